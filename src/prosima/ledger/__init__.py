@@ -1,0 +1,1 @@
+"""Ledger half of PROSIMA: orders and proves byte strings; knows nothing of images."""
