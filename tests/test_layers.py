@@ -18,7 +18,9 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize(("half", "forbidden"), [("imaging", "prosima.ledger"), ("ledger", "prosima.imaging")])
+@pytest.mark.parametrize(
+    ("half", "forbidden"), [("imaging", "prosima.ledger"), ("ledger", "prosima.imaging")]
+)
 def test_halves_do_not_import_each_other(half, forbidden):
     files = sorted((SRC / half).rglob("*.py"))
     assert files

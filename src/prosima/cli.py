@@ -43,7 +43,9 @@ def _fail(message: str) -> typer.Exit:
 @data_app.command("info")
 def data_info(
     path: Path = typer.Argument(..., help="A file (PNG, JPEG, .npy, NIfTI, DICOM) or a folder."),
-    min_brain_fraction: float = typer.Option(0.05, help="Foreground fraction for a slice to count as usable."),
+    min_brain_fraction: float = typer.Option(
+        0.05, help="Foreground fraction for a slice to count as usable."
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the description as JSON."),
 ) -> None:
     """Describe a file or folder: modality, shape, spacing, intensity range, usable slices."""
@@ -61,15 +63,21 @@ def data_info(
 @bench_app.command("denoise")
 def bench_denoise(
     data: Path | None = typer.Option(
-        None, "--data", help="BraTS folder (<subject>/<subject>-<contrast>.nii.gz); default: embedded MNI152 brain."
+        None,
+        "--data",
+        help="BraTS folder (<subject>/<subject>-<contrast>.nii.gz); default: embedded MNI152 brain.",
     ),
-    methods: str = typer.Option("noisy,nlm,tv,wavelet,bm3d", help="Comma-separated: noisy,nlm,tv,wavelet,bm3d."),
+    methods: str = typer.Option(
+        "noisy,nlm,tv,wavelet,bm3d", help="Comma-separated: noisy,nlm,tv,wavelet,bm3d."
+    ),
     sigmas: str = typer.Option("0.02,0.05,0.10", help="Comma-separated Gaussian noise sigmas on [0, 1]."),
     max_slices: int | None = typer.Option(None, "--max-slices", help="Evenly spaced subset of slices."),
     subjects: str | None = typer.Option(None, help="Comma-separated subject folders (default: all)."),
     contrasts: str = typer.Option("t1n", help="Comma-separated BraTS contrasts: t1n,t1c,t2w,t2f."),
     seed: int = typer.Option(0, help="Base seed of the noise."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write results as JSON (and a PNG beside it)."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write results as JSON (and a PNG beside it)."
+    ),
     figure: Path | None = typer.Option(None, help="Where to save the figure (default: beside the JSON)."),
 ) -> None:
     """Classical denoisers at each noise level: PSNR, SSIM, brain PSNR, seconds per image."""

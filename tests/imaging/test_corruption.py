@@ -34,8 +34,9 @@ def test_deterministic_for_a_seed_and_recorded(name, image):
 
 @pytest.mark.parametrize("name", ["gaussian", "rician", "salt_and_pepper", "mask"])
 def test_other_seed_other_result(name, image):
-    assert not np.array_equal(corrupt(image, name, seed=1, **PARAMS[name]).image,
-                              corrupt(image, name, seed=2, **PARAMS[name]).image)
+    assert not np.array_equal(
+        corrupt(image, name, seed=1, **PARAMS[name]).image, corrupt(image, name, seed=2, **PARAMS[name]).image
+    )
 
 
 @pytest.mark.parametrize("sigma", [0.02, 0.05, 0.10])

@@ -22,8 +22,14 @@ def test_psnr_of_known_noise():
 
 def test_ssim_settings_are_wang_2004():
     clean, noisy = _pair()
-    want = structural_similarity(clean.astype(float), noisy.astype(float), data_range=1.0,
-                                 gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    want = structural_similarity(
+        clean.astype(float),
+        noisy.astype(float),
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
     assert ssim(clean, noisy, 1.0) == pytest.approx(want, abs=1e-12)
     assert ssim(clean, clean, 1.0) == pytest.approx(1.0)
 
@@ -34,9 +40,12 @@ def test_agrees_with_scikit_image_on_a_real_slice(shared_data):
     vol = nib.load(shared_data / "brain_mri/TCGA-DU-7294/TCGA-DU-7294-t1n.nii.gz").get_fdata()
     clean = vol[:, :, 80] / vol.max()
     noisy = clean + np.random.default_rng(1).normal(0, 0.05, clean.shape)
-    assert psnr(clean, noisy, 1.0) == pytest.approx(peak_signal_noise_ratio(clean, noisy, data_range=1.0), abs=1e-4)
-    want = structural_similarity(clean, noisy, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                 use_sample_covariance=False)
+    assert psnr(clean, noisy, 1.0) == pytest.approx(
+        peak_signal_noise_ratio(clean, noisy, data_range=1.0), abs=1e-4
+    )
+    want = structural_similarity(
+        clean, noisy, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     assert ssim(clean, noisy, 1.0) == pytest.approx(want, abs=1e-5)
     mask = brain_mask(clean)
     assert 0.1 < mask.mean() < 0.6

@@ -21,7 +21,12 @@ def _fits(shape, k):
 
 
 @settings(max_examples=120, deadline=None)
-@given(shape=st.one_of(shapes_2d, shapes_3d), k=st.integers(1, 36), overlap=st.integers(0, 6), seed=st.integers(0, 99))
+@given(
+    shape=st.one_of(shapes_2d, shapes_3d),
+    k=st.integers(1, 36),
+    overlap=st.integers(0, 6),
+    seed=st.integers(0, 99),
+)
 def test_split_merge_is_exact(shape, k, overlap, seed):
     if not _fits(shape, k):
         with pytest.raises(ImageError, match="cannot cut"):
@@ -65,7 +70,7 @@ def test_grid_prefers_square_cells_and_odd_sizes_work():
     assert plan_shards((100, 400), 4).grid == (1, 4)
     assert plan_shards((155, 240, 240), 8).grid == (2, 2, 2)
     grid, pieces = split(np.arange(7 * 13, dtype=np.float32).reshape(7, 13), 6)
-    assert sum(p.size for p in pieces) == 7 * 13
+    assert grid.grid == (2, 3) and sum(p.size for p in pieces) == 7 * 13
 
 
 def test_blending_smooths_a_seam():
@@ -87,7 +92,12 @@ def test_locate_finds_the_core():
 
 @pytest.mark.parametrize(
     ("shape", "k", "overlap", "msg"),
-    [((4,), 2, 0, "2-D or 3-D"), ((3, 3), 0, 0, "K must be"), ((2, 2), 5, 0, "cannot cut"), ((8, 8), 2, -1, "overlap")],
+    [
+        ((4,), 2, 0, "2-D or 3-D"),
+        ((3, 3), 0, 0, "K must be"),
+        ((2, 2), 5, 0, "cannot cut"),
+        ((8, 8), 2, -1, "overlap"),
+    ],
 )
 def test_bad_plans_are_refused(shape, k, overlap, msg):
     with pytest.raises(ImageError, match=msg):

@@ -91,7 +91,9 @@ def run_denoise_bench(
                     t0 = time.perf_counter()
                     restored, _ = fn(noisy, sigma)
                     seconds = time.perf_counter() - t0
-                    per[(method, sigma)].append({**_score(item.image, restored, mask), "seconds_per_image": seconds})
+                    per[(method, sigma)].append(
+                        {**_score(item.image, restored, mask), "seconds_per_image": seconds}
+                    )
                     if i == example_index:
                         example.setdefault(sigma, {"clean": item.image})[method] = restored
                     bar.advance(task)
@@ -113,7 +115,11 @@ def run_denoise_bench(
         "ssim": "scikit-image, Gaussian window sigma 1.5, data_range 1",
         "normalisation": first.normalisation,
         "slices": [[ds[i].subject, ds[i].contrast, ds[i].z] for i in picks],
-        "environment": {"python": platform.python_version(), "machine": platform.machine(), "cpus": _cpu_count()},
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": _cpu_count(),
+        },
         "results": results,
     }
     print_table(results, console)
@@ -157,7 +163,9 @@ def print_table(results: Sequence[dict[str, Any]], console: Any = None) -> None:
     (console or Console()).print(table)
 
 
-def save_figure(example: dict[float, dict[str, np.ndarray]], methods: list[str], path: str | Path, title: str) -> None:
+def save_figure(
+    example: dict[float, dict[str, np.ndarray]], methods: list[str], path: str | Path, title: str
+) -> None:
     """One row per sigma: clean, then each method's output for the same slice."""
     import matplotlib
 
@@ -165,7 +173,9 @@ def save_figure(example: dict[float, dict[str, np.ndarray]], methods: list[str],
     import matplotlib.pyplot as plt
 
     cols = ["clean", *methods]
-    fig, axes = plt.subplots(len(example), len(cols), figsize=(2.2 * len(cols), 2.4 * len(example)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(example), len(cols), figsize=(2.2 * len(cols), 2.4 * len(example)), squeeze=False
+    )
     for row, (sigma, images) in enumerate(sorted(example.items())):
         for col, name in enumerate(cols):
             ax = axes[row][col]

@@ -39,7 +39,13 @@ def tv(noisy: np.ndarray, sigma: float) -> tuple[np.ndarray, dict[str, Any]]:
 
 def wavelet(noisy: np.ndarray, sigma: float) -> tuple[np.ndarray, dict[str, Any]]:
     """BayesShrink soft thresholding of a sym8 wavelet decomposition."""
-    params = {"sigma": sigma, "wavelet": "sym8", "method": "BayesShrink", "mode": "soft", "rescale_sigma": True}
+    params = {
+        "sigma": sigma,
+        "wavelet": "sym8",
+        "method": "BayesShrink",
+        "mode": "soft",
+        "rescale_sigma": True,
+    }
     out = denoise_wavelet(check_image(noisy, "noisy"), **params)
     return out.astype(np.float32), params
 

@@ -33,7 +33,9 @@ class SliceItem:
     normalisation: dict[str, Any] = field(repr=False)
 
 
-def normalise_volume(volume: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)) -> tuple[np.ndarray, dict]:
+def normalise_volume(
+    volume: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)
+) -> tuple[np.ndarray, dict]:
     """Scale a volume to [0, 1] by robust percentiles of its non-zero (brain) voxels.
 
     Values below the low percentile map to 0, above the high one to 1; a zero background stays 0.
@@ -122,7 +124,9 @@ def find_brats_subjects(root: str | Path) -> list[str]:
     if not root.is_dir():
         raise ImageError(f"{root}: not a folder")
     subjects = sorted(
-        d.name for d in root.iterdir() if d.is_dir() and any(_brats_file(root, d.name, c).exists() for c in BRATS_CONTRASTS)
+        d.name
+        for d in root.iterdir()
+        if d.is_dir() and any(_brats_file(root, d.name, c).exists() for c in BRATS_CONTRASTS)
     )
     if not subjects:
         raise ImageError(f"{root}: no BraTS subject folders (<subject>/<subject>-t1n.nii.gz) found")
@@ -151,7 +155,9 @@ def brats_slices(
             for contrast in contrasts:
                 path = _brats_file(root, subject, contrast)
                 if not path.exists():
-                    raise ImageReadError(f"{path}: missing BraTS volume for subject {subject}, contrast {contrast}")
+                    raise ImageReadError(
+                        f"{path}: missing BraTS volume for subject {subject}, contrast {contrast}"
+                    )
                 yield subject, contrast, read_image(path).array
 
     return VolumeSlices(volumes(), **kwargs)
@@ -163,7 +169,11 @@ def embedded_default_volume() -> tuple[np.ndarray, dict[str, Any]]:
 
     img = load_mni152_template(resolution=1)
     volume = np.asarray(img.get_fdata(), dtype=np.float32)
-    info = {"name": "MNI152 2009 T1 template (nilearn)", "shape": list(volume.shape), "affine": img.affine.tolist()}
+    info = {
+        "name": "MNI152 2009 T1 template (nilearn)",
+        "shape": list(volume.shape),
+        "affine": img.affine.tolist(),
+    }
     return volume, info
 
 
@@ -208,7 +218,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 class ImageFolder(Sequence[tuple[np.ndarray, int]]):
-    """Images in one sub-folder per label (``root/<label>/*.png``); items are (image in [0, 1], label index)."""
+    """Images in one sub-folder per label (``root/<label>/*.png``); items are (image in [0, 1], label)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -253,4 +263,3 @@ class PairedFolder(Sequence[tuple[np.ndarray, np.ndarray]]):
             loaded = read_image(self.root / side / self.names[i], as_gray=self.as_gray)
             pair.append(to_unit_range(loaded.array, loaded.meta.original_dtype))
         return pair[0], pair[1]
-

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from prosima.imaging.datasets import BRATS_CONTRASTS, IMAGE_SUFFIXES, find_brats_subjects
 from prosima.imaging.io import LoadedImage, read_dicom_series, read_image
 from prosima.imaging.validation import ImageError
@@ -66,15 +64,27 @@ def describe_path(path: str | Path, min_fraction: float = 0.05) -> dict[str, Any
         entries = []
         for subject in subjects:
             present = [c for c in BRATS_CONTRASTS if (path / subject / f"{subject}-{c}.nii.gz").exists()]
-            first = describe_image(read_image(path / subject / f"{subject}-{present[0]}.nii.gz"), min_fraction)
+            first = describe_image(
+                read_image(path / subject / f"{subject}-{present[0]}.nii.gz"), min_fraction
+            )
             entries.append({"subject": subject, "contrasts": present, **first})
         return {"kind": "brats", "path": str(path), "n_subjects": len(subjects), "subjects": entries}
     if files and all(p.suffix.lower() == ".dcm" for p in files):
         try:
-            return {"kind": "dicom_series", "n_files": len(files), **describe_image(read_dicom_series(path), min_fraction)}
+            return {
+                "kind": "dicom_series",
+                "n_files": len(files),
+                **describe_image(read_dicom_series(path), min_fraction),
+            }
         except ImageError as exc:  # several series or mosaics: describe file by file
             entries = [describe_image(read_image(p), min_fraction) for p in files]
-            return {"kind": "dicom_files", "path": str(path), "n_files": len(files), "note": str(exc), "files": entries}
+            return {
+                "kind": "dicom_files",
+                "path": str(path),
+                "n_files": len(files),
+                "note": str(exc),
+                "files": entries,
+            }
     if files:
         first = describe_image(read_image(files[0]), min_fraction)
         return {"kind": "images", "path": str(path), "n_images": len(files), "first": first}
@@ -83,12 +93,20 @@ def describe_path(path: str | Path, min_fraction: float = 0.05) -> dict[str, Any
     if not labelled:
         if subdirs:
             return {"kind": "folders", "path": str(path), "children": [d.name for d in subdirs]}
-        raise ImageError(f"{path}: folder holds no supported images ({', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz)")
+        raise ImageError(
+            f"{path}: folder holds no supported images ({', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz)"
+        )
     names = [{p.name for p in v} for v in labelled.values()]
     if len(names) == 2 and len(names[0] & names[1]) >= 0.5 * min(len(n) for n in names):
         a, b = labelled
         first = {k: describe_image(read_image(v[0]), min_fraction) for k, v in labelled.items()}
-        return {"kind": "paired", "path": str(path), "sides": [a, b], "n_pairs": len(names[0] & names[1]), "first": first}
+        return {
+            "kind": "paired",
+            "path": str(path),
+            "sides": [a, b],
+            "n_pairs": len(names[0] & names[1]),
+            "first": first,
+        }
     first_label = next(iter(labelled))
     return {
         "kind": "labelled_images",

@@ -52,7 +52,9 @@ class ShardGrid:
 
     def locate(self, index: tuple[int, ...]) -> Shard:
         """The shard whose core holds the pixel at ``index``."""
-        if len(index) != len(self.shape) or any(not 0 <= i < n for i, n in zip(index, self.shape, strict=True)):
+        if len(index) != len(self.shape) or any(
+            not 0 <= i < n for i, n in zip(index, self.shape, strict=True)
+        ):
             raise ImageError(f"pixel {index} lies outside an image of shape {self.shape}")
         for shard in self.shards:
             if all(a <= i < b for i, (a, b) in zip(index, shard.core, strict=True)):
@@ -70,9 +72,13 @@ def choose_grid(shape: Sequence[int], k: int) -> tuple[int, ...]:
     """The grid of ``k`` cells whose cells are closest to cubes (ties: lexicographically smallest)."""
     if k < 1:
         raise ImageError(f"K must be >= 1, got {k}")
-    candidates = [g for g in _factorisations(k, len(shape)) if all(gi <= n for gi, n in zip(g, shape, strict=True))]
+    candidates = [
+        g for g in _factorisations(k, len(shape)) if all(gi <= n for gi, n in zip(g, shape, strict=True))
+    ]
     if not candidates:
-        raise ImageError(f"cannot cut an image of shape {tuple(shape)} into K={k} non-empty rectangular shards")
+        raise ImageError(
+            f"cannot cut an image of shape {tuple(shape)} into K={k} non-empty rectangular shards"
+        )
 
     def elongation(grid: tuple[int, ...]) -> float:
         sides = [n / g for n, g in zip(shape, grid, strict=True)]
@@ -107,7 +113,9 @@ def plan_shards(shape: Sequence[int], k: int, overlap: int = 0) -> ShardGrid:
     shards = []
     for index, position in enumerate(itertools.product(*(range(g) for g in grid))):
         core = tuple((b[p], b[p + 1]) for b, p in zip(bounds, position, strict=True))
-        extent = tuple((max(0, a - overlap), min(n, z + overlap)) for (a, z), n in zip(core, shape, strict=True))
+        extent = tuple(
+            (max(0, a - overlap), min(n, z + overlap)) for (a, z), n in zip(core, shape, strict=True)
+        )
         shards.append(Shard(index, position, core, extent, shard_id(shape, k, overlap, position)))
     return ShardGrid(shape, k, grid, overlap, tuple(shards))
 
@@ -150,7 +158,9 @@ def merge(grid: ShardGrid, pieces: Sequence[np.ndarray], blend: bool = True) -> 
             total[shard.slices] += w * piece
             weight[shard.slices] += w
         else:
-            inner = tuple(slice(ca - ea, cz - ea) for (ea, _), (ca, cz) in zip(shard.extent, shard.core, strict=True))
+            inner = tuple(
+                slice(ca - ea, cz - ea) for (ea, _), (ca, cz) in zip(shard.extent, shard.core, strict=True)
+            )
             core = tuple(slice(a, z) for a, z in shard.core)
             total[core] = piece[inner]
             weight[core] = 1.0

@@ -1,12 +1,266 @@
-"""The ``prosima ledger`` command group."""
+"""The ``prosima ledger`` command group: init, append, show, verify, proof, check-proof, stats.
+
+Exit codes: 0 success; 1 a verification failed (tampered store, fault in the chain, proof that
+does not verify); 2 bad input or usage. Errors go to stderr, or as ``{"ok": false, ...}`` JSON
+with ``--json``.
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 app = typer.Typer(help="Signed blocks, a Merkle log with proofs, and their audit.", no_args_is_help=True)
 
+DirOption = Annotated[
+    Path, typer.Option("--dir", "-d", envvar="PROSIMA_LEDGER_DIR", help="Ledger directory (made by 'init').")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
-@app.callback()
-def _main() -> None:
-    """Signed blocks, a Merkle log with proofs, and their audit."""
+
+def _emit(as_json: bool, data: dict[str, Any], text: str | Callable[[], str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        typer.echo(text() if callable(text) else text)
+
+
+def _fail(as_json: bool, code: int, message: str, **extra: Any) -> typer.Exit:
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "error": message} | extra, indent=2, sort_keys=True))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _errors(as_json: bool) -> Iterator[None]:
+    """Turn ledger errors into a clear message and an exit code."""
+    from prosima.ledger.errors import LedgerError, TamperedStoreError
+
+    try:
+        yield
+    except TamperedStoreError as exc:
+        fault = getattr(exc.fault, "to_json", lambda: None)()
+        raise _fail(as_json, 1, str(exc), fault=fault) from None
+    except LedgerError as exc:
+        raise _fail(as_json, 2, str(exc)) from None
+    except OSError as exc:
+        raise _fail(as_json, 2, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+
+def _parse_hex(value: str, what: str, size: int | None = None) -> bytes:
+    from prosima.ledger.errors import LedgerError
+
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        raise LedgerError(f"{what} must be hex, got {value!r}") from None
+    if size is not None and len(data) != size:
+        raise LedgerError(f"{what} must be {size} bytes ({2 * size} hex digits), got {len(data)}")
+    return data
+
+
+@app.command("init")
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="New (or empty) directory for the ledger.")],
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=1024, help="Node identities to create.")] = 4,
+    as_json: JsonOption = False,
+) -> None:
+    """Create node keys (keys/, mode 0600), their registry and an empty store."""
+    from prosima.ledger.directory import Ledger
+
+    with _errors(as_json):
+        ledger = Ledger.init(directory, nodes=nodes)
+        ledger.close()
+    data = {
+        "ok": True,
+        "directory": str(directory),
+        "nodes": [k.node_id.hex() for k in ledger.keys],
+        "threshold": ledger.registry.threshold,
+    }
+    _emit(
+        as_json,
+        data,
+        f"initialised {directory}: {nodes} nodes, quorum {ledger.registry.threshold} of {nodes}",
+    )
+
+
+@app.command("append")
+def append_command(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Payload files, one transaction each; none or '-' reads stdin."),
+    ] = None,
+    directory: DirOption = Path("."),
+    kind: Annotated[str, typer.Option("--kind", help="Transaction kind, e.g. image.anchored.")] = "data",
+    key: Annotated[str, typer.Option("--key", help="Payload key as hex (e.g. a fingerprint root).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Append payloads as one block, signed by a quorum of the local node keys."""
+    from prosima.ledger.directory import Entry, Ledger
+
+    with _errors(as_json):
+        key_bytes = _parse_hex(key, "--key")
+        payloads = []
+        for f in files or [Path("-")]:
+            payloads.append(sys.stdin.buffer.read() if str(f) == "-" else f.read_bytes())
+        with Ledger.open(directory) as ledger:
+            block = ledger.append([Entry(p, kind, key_bytes) for p in payloads])
+    ids = [tx.tx_id.hex() for tx in block.txs]
+    data = {"ok": True, "height": block.header.height, "block_hash": block.hash.hex(), "tx_ids": ids}
+    _emit(
+        as_json,
+        data,
+        "\n".join([f"block {block.header.height} {block.hash.hex()}", *(f"tx {i}" for i in ids)]),
+    )
+
+
+@app.command("show")
+def show_command(
+    height: Annotated[int | None, typer.Argument(help="Block height (default: the last block).")] = None,
+    tx: Annotated[str | None, typer.Option("--tx", help="Show one transaction by id (hex).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="List transactions with this payload key.")] = None,
+    directory: DirOption = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Show a block, a transaction, or the transactions under a payload key."""
+    from prosima.ledger.directory import Ledger
+    from prosima.ledger.errors import LedgerError
+
+    with _errors(as_json), Ledger.open(directory) as ledger:
+        store = ledger.store
+        if tx is not None:
+            found, at, index = store.find_tx(_parse_hex(tx, "--tx", 32))
+            data = {"ok": True, "height": at, "leaf_index": index, "transaction": found.to_json()}
+            text = "\n".join(f"{k}: {v}" for k, v in data["transaction"].items()) + f"\nheight: {at}"
+        elif key is not None:
+            rows = store.txs_by_key(_parse_hex(key, "--key"))
+            data = {
+                "ok": True,
+                "key": key,
+                "transactions": [{"id": i.hex(), "height": h, "leaf_index": s} for i, h, s in rows],
+            }
+            text = "\n".join(f"tx {i.hex()} height {h}" for i, h, _ in rows) or "no transactions"
+        else:
+            h = store.height if height is None else height
+            if h < 0:
+                raise _fail(as_json, 2, "the ledger has no blocks yet")
+            try:
+                block = store.block(h)
+            except LedgerError as exc:
+                raise _fail(as_json, 2, str(exc)) from None
+            data = {
+                "ok": True,
+                "header": block.header.to_json(),
+                "quorum": block.qc.to_json(),
+                "transactions": [
+                    {"id": t.tx_id.hex(), "kind": t.kind, "key": t.key.hex(), "payload_size": len(t.payload)}
+                    for t in block.txs
+                ],
+            }
+            lines = [f"{k}: {v}" for k, v in data["header"].items()]
+            lines.append(f"quorum: {len(block.qc.signatures)} signatures")
+            lines += [f"tx {t['id']} {t['kind']} {t['payload_size']} bytes" for t in data["transactions"]]
+            text = "\n".join(lines)
+    _emit(as_json, data, text)
+
+
+@app.command("verify")
+def verify_command(directory: DirOption = Path("."), as_json: JsonOption = False) -> None:
+    """Verify every block, hash and signature; exit 1 naming the first fault."""
+    from prosima.ledger.directory import Ledger
+
+    with _errors(as_json), Ledger.open(directory, verify="none") as ledger:
+        report = ledger.verify()
+    if report.ok:
+        _emit(
+            as_json,
+            report.to_json(),
+            f"ok: {report.blocks} blocks, {report.transactions} transactions verified",
+        )
+        return
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        typer.echo(f"FAULT at {report.fault}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("proof")
+def proof_command(
+    tx: Annotated[str | None, typer.Option("--tx", help="Inclusion proof for this transaction id.")] = None,
+    from_height: Annotated[
+        int | None, typer.Option("--from-height", help="Consistency proof from the tree head at this height.")
+    ] = None,
+    to_height: Annotated[
+        int | None, typer.Option("--to-height", help="... to the tree head at this height (default: last).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the proof to this file.")
+    ] = None,
+    directory: DirOption = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Print an inclusion proof with the signed tree head (or a consistency proof) as JSON."""
+    from prosima.ledger.directory import Ledger
+    from prosima.ledger.proof import dumps
+
+    if (tx is None) == (from_height is None):
+        raise _fail(as_json, 2, "give exactly one of --tx or --from-height")
+    with _errors(as_json), Ledger.open(directory) as ledger:
+        if tx is not None:
+            doc = ledger.inclusion_proof(_parse_hex(tx, "--tx", 32))
+        else:
+            doc = ledger.consistency_proof(from_height, to_height)
+    text = dumps(doc)
+    if out is not None:
+        out.write_text(text + "\n")
+    typer.echo(text)
+
+
+@app.command("check-proof")
+def check_proof_command(
+    file: Annotated[Path, typer.Argument(help="Proof JSON file, or '-' for stdin.")],
+    registry: Annotated[
+        Path | None, typer.Option("--registry", help="Trust only the keys in this registry.cbor.")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Trust only this tree-head public key (hex).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a proof offline, without the store; exit 1 when it does not verify."""
+    from prosima.ledger.proof import check_document
+    from prosima.ledger.registry import Registry
+
+    with _errors(as_json):
+        text = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        trusted = Registry.load(registry) if registry is not None else None
+        pinned_key = _parse_hex(key, "--key", 32) if key is not None else None
+    result = check_document(text, registry=trusted, trusted_key=pinned_key)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    elif result.ok:
+        trust = "keys pinned" if result.pinned else "keys taken from the document (use --registry to pin)"
+        typer.echo(f"ok: {result.kind} verifies; {trust}")
+    else:
+        typer.echo("INVALID: " + "; ".join(result.problems), err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("stats")
+def stats_command(directory: DirOption = Path("."), as_json: JsonOption = False) -> None:
+    """Blocks, transactions, bytes on disk and bytes per transaction."""
+    from prosima.ledger.directory import Ledger
+
+    with _errors(as_json), Ledger.open(directory) as ledger:
+        data = {"ok": True} | ledger.stats()
+    _emit(as_json, data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items() if k != "ok"))

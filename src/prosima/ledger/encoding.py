@@ -19,7 +19,15 @@ _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
 
 
+_LEAF_TYPES = frozenset({bytes, str, bool, type(None)})
+
+
 def _check(value: Any, depth: int = 0) -> None:
+    kind = type(value)
+    if kind in _LEAF_TYPES:
+        return
+    if kind is int and _INT_MIN <= value <= _INT_MAX:
+        return
     if depth > MAX_DEPTH:
         raise EncodingError(f"value nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool | bytes | str):
@@ -90,7 +98,9 @@ def expect_map(value: Any, fields: Mapping[str, type | tuple[type, ...]], what: 
         if isinstance(item, bool) and kind is not bool and not (isinstance(kind, tuple) and bool in kind):
             raise EncodingError(f"{what}: field {name!r} must be {_kind_name(kind)}, not bool")
         if not isinstance(item, kind):
-            raise EncodingError(f"{what}: field {name!r} must be {_kind_name(kind)}, not {type(item).__name__}")
+            raise EncodingError(
+                f"{what}: field {name!r} must be {_kind_name(kind)}, not {type(item).__name__}"
+            )
     return value
 
 

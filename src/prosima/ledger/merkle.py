@@ -43,13 +43,12 @@ class MerkleTree:
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         self._levels: list[bytearray] = [bytearray()]
-        for h in leaf_hashes:
-            self.append(h)
+        self.extend(leaf_hashes)
 
     @classmethod
     def from_leaves(cls, leaves: Iterable[bytes]) -> MerkleTree:
         """A tree over raw entries (each is leaf-hashed)."""
-        return cls(leaf_hash(d) for d in leaves)
+        return cls([_sha256(LEAF_PREFIX + bytes(d)).digest() for d in leaves])
 
     def __len__(self) -> int:
         return len(self._levels[0]) // HASH_SIZE
@@ -61,18 +60,30 @@ class MerkleTree:
 
     def append(self, leaf_hash_: bytes) -> None:
         """Append one leaf hash (32 bytes)."""
-        if len(leaf_hash_) != HASH_SIZE:
-            raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash_)}")
+        self.extend((leaf_hash_,))
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Append leaf hashes in order; O(k) for k new leaves."""
+        hashes = list(leaf_hashes)
+        if any(len(h) != HASH_SIZE for h in hashes):
+            raise ValueError(f"every leaf hash must be {HASH_SIZE} bytes")
         levels = self._levels
-        levels[0] += leaf_hash_
+        levels[0] += b"".join(hashes)
+        size = len(self)
         level = 0
-        while (len(levels[level]) // HASH_SIZE) % 2 == 0:
-            row = levels[level]
-            h = node_hash(bytes(row[-2 * HASH_SIZE : -HASH_SIZE]), bytes(row[-HASH_SIZE:]))
-            level += 1
-            if level == len(levels):
+        while size >> (level + 1):
+            if level + 1 == len(levels):
                 levels.append(bytearray())
-            levels[level] += h
+            have, want = len(levels[level + 1]) // HASH_SIZE, size >> (level + 1)
+            if have == want:
+                break
+            with memoryview(levels[level]) as row:
+                pairs = [
+                    _sha256(NODE_PREFIX + row[j * 2 * HASH_SIZE : (j + 1) * 2 * HASH_SIZE]).digest()
+                    for j in range(have, want)
+                ]
+            levels[level + 1] += b"".join(pairs)
+            level += 1
 
     def truncate(self, size: int) -> None:
         """Drop leaves so that ``size`` remain (undo of appends)."""
@@ -178,7 +189,9 @@ def _is_path(proof: object) -> bool:
     return isinstance(proof, Sequence) and not isinstance(proof, bytes | str) and all(map(_is_hash, proof))
 
 
-def verify_inclusion(leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> bool:
+def verify_inclusion(
+    leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
     """RFC 9162 section 2.1.3.2: does ``proof`` place ``leaf_hash`` at ``index`` under ``root``?"""
     if not (_is_hash(leaf_hash) and _is_hash(root) and _is_size(index) and _is_size(tree_size)):
         return False

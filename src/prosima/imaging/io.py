@@ -1,0 +1,390 @@
+"""Read medical images (PNG, JPEG, NumPy, NIfTI, DICOM) into float32 arrays with metadata, and write them.
+
+Every reader returns a :class:`LoadedImage`; every unusable input raises :class:`ImageReadError` whose
+message names the file and the problem. DICOM specifics live in :mod:`prosima.imaging.dicom`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import prosima
+from prosima.imaging.validation import ImageError, check_image
+
+if TYPE_CHECKING:
+    import pydicom
+
+__all__ = [
+    "ImageMeta",
+    "ImageReadError",
+    "LoadedImage",
+    "read_dicom_series",
+    "read_image",
+    "write_derived_dicom",
+    "write_nifti",
+    "write_npy",
+    "write_png",
+]
+
+_SUFFIX_FORMATS = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".npy": "npy",
+    ".nii": "nifti",
+    ".nii.gz": "nifti",
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+}
+_LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class ImageReadError(ImageError):
+    """A file could not be read as an image; the message names the file and the problem."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageMeta:
+    """Where an image came from and how its array relates to the stored data.
+
+    Compared by identity: the affine is an array, so field-wise equality is not defined.
+    """
+
+    path: str
+    format: str
+    modality: str | None
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...] | None
+    affine: np.ndarray | None
+    original_dtype: str
+    intensity_range: tuple[float, float]
+    identifiers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A float32 image array and its metadata."""
+
+    array: np.ndarray
+    meta: ImageMeta
+
+
+def read_error(path: str | Path, problem: str) -> ImageReadError:
+    """Build the error for ``path``; readers raise it ``from`` the library exception."""
+    return ImageReadError(f"{path}: {problem}")
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming a library exception, for wrapping it in an ImageReadError."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def rgb_to_gray(array: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of an (..., 3) RGB array, as float32 (no rounding)."""
+    return np.asarray(array[..., :3], dtype=np.float32) @ _LUMA_601
+
+
+def loaded_image(
+    path: str | Path,
+    fmt: str,
+    array: np.ndarray,
+    *,
+    original_dtype: str,
+    modality: str | None = None,
+    spacing: tuple[float, ...] | None = None,
+    affine: np.ndarray | None = None,
+    identifiers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> LoadedImage:
+    """Validate ``array`` (2-D or 3-D, finite) and bundle it with its metadata."""
+    try:
+        arr = check_image(array, str(path))
+    except ImageError as exc:
+        raise ImageReadError(str(exc)) from exc
+    if affine is not None:
+        affine = np.array(affine, dtype=np.float64)
+        affine.flags.writeable = False
+    meta = ImageMeta(
+        path=str(path),
+        format=fmt,
+        modality=modality,
+        shape=tuple(int(n) for n in arr.shape),
+        spacing=None if spacing is None else tuple(float(s) for s in spacing),
+        affine=affine,
+        original_dtype=original_dtype,
+        intensity_range=(float(arr.min()), float(arr.max())),
+        identifiers=dict(identifiers or {}),
+        extra=dict(extra or {}),
+    )
+    return LoadedImage(array=arr, meta=meta)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def has_dicm_preamble(path: Path) -> bool:
+    """True when ``path`` has the 128-byte preamble followed by ``DICM``."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of an existing, non-empty file, from its extension or DICOM preamble."""
+    p = Path(path)
+    if not p.exists():
+        raise read_error(path, "file not found")
+    if p.is_dir():
+        raise read_error(path, "is a folder, not a file (use read_dicom_series for a DICOM series folder)")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise read_error(path, f"cannot access file ({describe(exc)})") from exc
+    if size == 0:
+        raise read_error(path, "file is empty (0 bytes)")
+    fmt = _SUFFIX_FORMATS.get(_suffix(p))
+    if fmt is None and has_dicm_preamble(p):
+        fmt = "dicom"
+    if fmt is None:
+        known = ", ".join(sorted(_SUFFIX_FORMATS))
+        raise read_error(
+            path,
+            f"unsupported file type {_suffix(p) or '(no extension)'!r}; expected one of {known} "
+            "or a DICOM file with the 'DICM' preamble",
+        )
+    return fmt
+
+
+def read_image(path: str | Path, *, as_gray: bool = False) -> LoadedImage:
+    """Read a PNG, JPEG, ``.npy``, NIfTI or DICOM file into a float32 array with metadata.
+
+    Values keep the file's units (0..255 for 8-bit PNG, HU for CT after rescale). ``as_gray`` turns
+    colour images into ITU-R 601 luma; grayscale data and volumes are returned unchanged.
+    """
+    fmt = detect_format(path)
+    if fmt == "dicom":
+        from prosima.imaging.dicom import read_dicom_file
+
+        return read_dicom_file(path, as_gray=as_gray)
+    if fmt in ("png", "jpeg"):
+        return _read_pillow(path, fmt, as_gray=as_gray)
+    if fmt == "npy":
+        return _read_npy(path)
+    return _read_nifti(path)
+
+
+def _png_bit_depth(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG IHDR chunk, or None if not a PNG."""
+    with path.open("rb") as fh:
+        head = fh.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+def _read_pillow(path: str | Path, fmt: str, *, as_gray: bool) -> LoadedImage:
+    from PIL import Image
+
+    p = Path(path)
+    ihdr = _png_bit_depth(p)
+    if ihdr is not None and ihdr[0] == 16 and ihdr[1] in (2, 6):
+        raise read_error(path, "16-bit colour PNG is not supported (Pillow would cut it to 8 bits)")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            mode = img.mode
+            extra: dict[str, Any] = {"mode": mode, "container": img.format}
+            if mode in ("LA", "RGBA", "PA") or (mode == "P" and "transparency" in img.info):
+                extra["alpha_dropped"] = True
+            if mode in ("1", "LA"):
+                img = img.convert("L")
+            elif mode in ("P", "PA", "RGBA", "CMYK", "YCbCr", "LAB", "HSV"):
+                img = img.convert("RGB")
+            raw = np.asarray(img)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise read_error(path, f"not a readable {fmt.upper()} image ({describe(exc)})") from exc
+    if raw.dtype.byteorder == ">":
+        raw = raw.astype(raw.dtype.newbyteorder("="))
+    is_16bit = mode.startswith("I;16") or (mode == "I" and ihdr is not None)
+    original = "uint16" if is_16bit else str(raw.dtype)
+    if mode in ("P", "PA") and raw.ndim == 3 and np.all(raw[..., :1] == raw):
+        raw = raw[..., 0]
+        extra["gray_palette"] = True
+    extra["channels"] = 1 if raw.ndim == 2 else raw.shape[-1]
+    extra["bits"] = 16 if original == "uint16" else 8
+    array = raw
+    if as_gray and raw.ndim == 3:
+        array = rgb_to_gray(raw)
+        extra["as_gray"] = "ITU-R 601 luma"
+    return loaded_image(path, fmt, array, original_dtype=original, extra=extra)
+
+
+def _read_npy(path: str | Path) -> LoadedImage:
+    try:
+        data = np.load(Path(path), allow_pickle=False)
+    except ValueError as exc:
+        raise read_error(
+            path, f"not a plain .npy array (object arrays need pickle: {describe(exc)})"
+        ) from exc
+    except (OSError, EOFError) as exc:
+        raise read_error(path, f"not a readable .npy file ({describe(exc)})") from exc
+    if not isinstance(data, np.ndarray):
+        data.close()
+        raise read_error(path, "is an .npz archive, not a single .npy array")
+    return loaded_image(path, "npy", data, original_dtype=str(data.dtype))
+
+
+def _read_nifti(path: str | Path) -> LoadedImage:
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    try:
+        img = nib.load(Path(path))
+        data = img.get_fdata(dtype=np.float32)
+    except (ImageFileError, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise read_error(path, f"not a readable NIfTI file, possibly truncated ({describe(exc)})") from exc
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    header = img.header
+    slope, inter = header.get_slope_inter()
+    affine = np.asarray(img.affine, dtype=np.float64)
+    extra: dict[str, Any] = {
+        "nifti_version": 2 if isinstance(img, nib.Nifti2Image) else 1,
+        "scl_slope": None if slope is None else float(slope),
+        "scl_inter": None if inter is None else float(inter),
+        "sform_code": int(header["sform_code"]),
+        "qform_code": int(header["qform_code"]),
+        "spatial_units": header.get_xyzt_units()[0],
+        "orientation": "".join(nib.aff2axcodes(affine)),
+    }
+    zooms = tuple(float(z) for z in header.get_zooms()[: data.ndim])
+    return loaded_image(
+        path,
+        "nifti",
+        data,
+        original_dtype=str(img.get_data_dtype()),
+        spacing=zooms if len(zooms) == data.ndim else None,
+        affine=affine,
+        extra=extra,
+    )
+
+
+def read_dicom_series(folder: str | Path) -> LoadedImage:
+    """Read one DICOM series folder into a (slices, rows, cols) volume; see :mod:`prosima.imaging.dicom`."""
+    from prosima.imaging.dicom import read_dicom_series as _read_series
+
+    return _read_series(folder)
+
+
+def write_derived_dicom(
+    path: str | Path,
+    array: np.ndarray,
+    source: pydicom.Dataset | str | Path,
+    *,
+    derivation_description: str,
+    series_description: str | None = None,
+    manufacturer: str = "PROSIMA",
+    software_version: str = prosima.__version__,
+    uid_entropy: list[str] | None = None,
+) -> pydicom.Dataset:
+    """Write ``array`` as a DERIVED/SECONDARY DICOM of ``source``; see :mod:`prosima.imaging.dicom`."""
+    from prosima.imaging.dicom import write_derived_dicom as _write_derived
+
+    return _write_derived(
+        path,
+        array,
+        source,
+        derivation_description=derivation_description,
+        series_description=series_description,
+        manufacturer=manufacturer,
+        software_version=software_version,
+        uid_entropy=uid_entropy,
+    )
+
+
+def _png_range(arr: np.ndarray, data_range: tuple[float, float] | None) -> tuple[float, float]:
+    if data_range is not None:
+        lo, hi = (float(v) for v in data_range)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"data_range must be finite with low < high, got {data_range}")
+        return lo, hi
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return 0.0, 1.0
+    return lo, hi
+
+
+def write_png(
+    path: str | Path,
+    array: np.ndarray,
+    *,
+    data_range: tuple[float, float] | None = None,
+    bits: int = 8,
+) -> None:
+    """Write a 2-D or (H, W, 3) array as PNG, mapping ``data_range`` linearly onto 0..2**bits-1.
+
+    ``data_range`` defaults to [0, 1] when the array lies within it, else to its min/max; values
+    outside are clipped. 16 bits is grayscale only.
+    """
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    if _suffix(Path(path)) != ".png":
+        raise ValueError(f"write_png {path}: file name must end in .png")
+    arr = check_image(array, f"write_png {path}")
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[-1] != 3:
+        raise ImageError(f"write_png {path}: expected (H, W) or (H, W, 3), got shape {arr.shape}")
+    if arr.ndim == 3 and bits == 16:
+        raise ImageError(f"write_png {path}: 16-bit PNG is grayscale only, got shape {arr.shape}")
+    lo, hi = _png_range(arr, data_range)
+    top = 2**bits - 1
+    unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros(arr.shape)
+    quantised = np.rint(unit * top).astype(np.uint8 if bits == 8 else np.uint16)
+
+    from PIL import Image
+
+    Image.fromarray(quantised).save(Path(path), format="PNG")
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> None:
+    """Write a finite 2-D or 3-D array as float32 ``.npy`` at exactly ``path``."""
+    if _suffix(Path(path)) != ".npy":
+        raise ValueError(f"write_npy {path}: file name must end in .npy")
+    arr = check_image(array, f"write_npy {path}")
+    with Path(path).open("wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+
+
+def write_nifti(path: str | Path, array: np.ndarray, affine: np.ndarray | None = None) -> None:
+    """Write a float32 NIfTI (``.nii`` or ``.nii.gz``) with ``affine`` (identity if None) kept exactly.
+
+    NIfTI-1 stores the affine in float32; an affine that float32 cannot hold exactly is written as
+    NIfTI-2 (float64), which nibabel and the usual tools read transparently.
+    """
+    import nibabel as nib
+
+    if _suffix(Path(path)) not in (".nii", ".nii.gz"):
+        raise ValueError(f"write_nifti {path}: file name must end in .nii or .nii.gz")
+    arr = check_image(array, f"write_nifti {path}")
+    aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+    if aff.shape != (4, 4) or not np.all(np.isfinite(aff)) or not np.array_equal(aff[3], [0, 0, 0, 1]):
+        raise ImageError(f"write_nifti {path}: affine must be a finite 4x4 with last row 0 0 0 1")
+    exact32 = np.array_equal(aff.astype(np.float32).astype(np.float64), aff)
+    cls = nib.Nifti1Image if exact32 else nib.Nifti2Image
+    img = cls(arr, aff)
+    img.header.set_xyzt_units("mm")
+    img.header.set_data_dtype(np.float32)
+    nib.save(img, Path(path))

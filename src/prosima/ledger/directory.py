@@ -1,0 +1,194 @@
+"""A ledger directory: node keys (``keys/``), the node registry (``registry.cbor``) and the
+store (``ledger.db``), with the operations the command line offers."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prosima.ledger.block import Block
+from prosima.ledger.crypto import NodeKey
+from prosima.ledger.errors import KeyFileError, LedgerError, StoreError
+from prosima.ledger.merkle import EMPTY_ROOT
+from prosima.ledger.proof import consistency_document, inclusion_document
+from prosima.ledger.registry import Registry
+from prosima.ledger.store import Store, VerifyMode
+from prosima.ledger.transaction import Transaction, TxKind, now_us
+from prosima.ledger.tree_head import SignedTreeHead
+from prosima.ledger.verify import ChainReport
+
+KEYS_DIR = "keys"
+REGISTRY_FILE = "registry.cbor"
+STORE_FILE = "ledger.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One payload to append: its bytes, kind and optional index key."""
+
+    payload: bytes
+    kind: str = TxKind.DATA
+    key: bytes = b""
+
+
+def _load_keys(keys_dir: Path, registry: Registry) -> list[NodeKey]:
+    if not keys_dir.is_dir():
+        return []
+    mode = stat.S_IMODE(keys_dir.stat().st_mode)
+    if mode & 0o077:
+        raise KeyFileError(f"key directory {keys_dir.name}/ has mode {mode:04o}; it must be 0700")
+    keys = []
+    for path in sorted(keys_dir.glob("*.key")):
+        key = NodeKey.load(path)
+        if key.node_id not in registry:
+            raise KeyFileError(
+                f"key file {path.name} holds node {key.node_id.hex()}, which is not registered"
+            )
+        keys.append(key)
+    return sorted(keys, key=lambda k: k.node_id)
+
+
+class Ledger:
+    """An open ledger directory. The first local key (by node id) proposes blocks, signs
+    transactions and tree heads; every local key signs the quorum certificate."""
+
+    def __init__(self, path: Path, registry: Registry, keys: list[NodeKey], store: Store) -> None:
+        self.path = path
+        self.registry = registry
+        self.keys = keys
+        self.store = store
+        self._dirty = False
+
+    @classmethod
+    def init(cls, path: str | Path, nodes: int = 4) -> Ledger:
+        """Create ``nodes`` node keys, their registry and an empty store in a new or empty directory."""
+        path = Path(path)
+        if not 1 <= nodes <= 1024:
+            raise LedgerError(f"--nodes must be between 1 and 1024, got {nodes}")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise LedgerError(f"{path} exists and is not an empty directory")
+        path.mkdir(parents=True, exist_ok=True)
+        keys_dir = path / KEYS_DIR
+        keys_dir.mkdir(mode=0o700)
+        os.chmod(keys_dir, 0o700)
+        keys = [NodeKey.generate() for _ in range(nodes)]
+        keys.sort(key=lambda k: k.node_id)
+        for i, key in enumerate(keys):
+            key.save(keys_dir / f"node-{i:02d}.key")
+        registry = Registry(k.public_key for k in keys)
+        registry.save(path / REGISTRY_FILE)
+        store = Store.create(path / STORE_FILE, registry)
+        return cls(path, registry, keys, store)
+
+    @classmethod
+    def open(cls, path: str | Path, *, verify: VerifyMode = "incremental") -> Ledger:
+        """Open a ledger directory, verifying its store (see ``Store.open``)."""
+        path = Path(path)
+        if not (path / REGISTRY_FILE).is_file():
+            raise LedgerError(
+                f"{path} is not a ledger directory (no {REGISTRY_FILE}); run 'prosima ledger init'"
+            )
+        registry = Registry.load(path / REGISTRY_FILE)
+        keys = _load_keys(path / KEYS_DIR, registry)
+        store = Store.open(path / STORE_FILE, registry, verify=verify)
+        ledger = cls(path, registry, keys, store)
+        if verify != "none" and keys:
+            cp = store.checkpoint()
+            if cp is None or cp.height < store.height:
+                store.write_checkpoint(keys[0])
+        return ledger
+
+    def close(self) -> None:
+        """Write a checkpoint when blocks were appended, then close the store."""
+        try:
+            if self._dirty and self.keys:
+                self.store.write_checkpoint(self.keys[0])
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def local(self) -> NodeKey:
+        """The key that proposes and signs here."""
+        if not self.keys:
+            raise KeyFileError(f"no node keys in {KEYS_DIR}/; this operation needs one")
+        return self.keys[0]
+
+    def append(self, entries: Sequence[Entry], *, verify_signatures: bool = False) -> Block:
+        """Sign ``entries`` as transactions, put them in one block signed by every local key, commit.
+
+        The signatures were just made by registered keys, so by default only the block's structure
+        is re-verified before the commit; ``verify_signatures`` checks every signature as well."""
+        if len(self.keys) < self.registry.threshold:
+            raise LedgerError(
+                f"only {len(self.keys)} local keys; a quorum needs "
+                f"{self.registry.threshold} of {len(self.registry)}"
+            )
+        local = self.local
+        txs = [Transaction.create(local, e.kind, e.payload, e.key) for e in entries]
+        store = self.store
+        block = Block.build(
+            height=store.height + 1,
+            prev_hash=store.tip_hash,
+            txs=txs,
+            log=store.log,
+            time=max(now_us(), store.tip_time),
+            proposer=local.node_id,
+            signers=self.keys,
+        )
+        store.append(block, signatures=verify_signatures)
+        self._dirty = True
+        return block
+
+    def tree_head(self, height: int | None = None) -> SignedTreeHead:
+        """The log's tree head after block ``height`` (default: the tip), signed by the local key."""
+        height = self.store.height if height is None else height
+        if height < 0:
+            return SignedTreeHead.sign(self.local, 0, EMPTY_ROOT, now_us())
+        header = self.store.header(height)
+        return SignedTreeHead.sign(self.local, header.log_size, header.log_root, header.time)
+
+    def inclusion_proof(self, tx_id: bytes) -> dict[str, Any]:
+        """The inclusion proof document for ``tx_id`` against the current tree head."""
+        tx, _height, index = self.store.find_tx(tx_id)
+        head = self.tree_head()
+        path = self.store.log.inclusion_proof(index, head.tree_size)
+        return inclusion_document(tx, index, path, head, self._keys_for(tx.signer, head.signer))
+
+    def consistency_proof(self, old_height: int, new_height: int | None = None) -> dict[str, Any]:
+        """The consistency proof document between the tree heads after two heights."""
+        new_height = self.store.height if new_height is None else new_height
+        if not -1 <= old_height <= new_height <= self.store.height:
+            raise StoreError(f"heights must satisfy -1 <= old <= new <= {self.store.height}")
+        old, new = self.tree_head(old_height), self.tree_head(new_height)
+        path = self.store.log.consistency_proof(old.tree_size, new.tree_size)
+        return consistency_document(old, new, path, self._keys_for(old.signer))
+
+    def _keys_for(self, *node_ids: bytes) -> dict[bytes, bytes]:
+        out = {}
+        for node_id in node_ids:
+            pk = self.registry.public_key(node_id)
+            if pk is not None:
+                out[node_id] = pk
+        return out
+
+    def verify(self) -> ChainReport:
+        """Verify every block, hash and signature from scratch."""
+        return self.store.verify()
+
+    def stats(self) -> dict[str, Any]:
+        """Store statistics plus the registry size and threshold."""
+        return self.store.stats() | {
+            "height": self.store.height,
+            "nodes": len(self.registry),
+            "threshold": self.registry.threshold,
+        }
