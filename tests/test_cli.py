@@ -50,9 +50,17 @@ def test_bench_denoise_refuses_bad_options():
         ("dicom/ct_head_ge", "dicom_series"),
         ("chest_xray/covid19_xray_256", "labelled_images"),
         ("fusion/harvard_aanlib/CT-MRI", "paired"),
+        ("dicom/mr_siemens_mosaic", "dicom_folders"),
+        ("chest_xray/pneumoniamnist/pneumoniamnist.npz", "npz"),
     ],
 )
 def test_data_info_on_shared_folders(shared_data, rel, kind):
     res = runner.invoke(app, ["data", "info", str(shared_data / rel)])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["kind"] == kind
+
+
+def test_usable_slices_match_the_brats_readme(shared_data):
+    res = runner.invoke(app, ["data", "info", str(shared_data / "brain_mri")])
+    counts = [s["usable_slices"] for s in json.loads(res.output)["subjects"]]
+    assert len(counts) == 3 and all(110 <= c <= 128 for c in counts)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from prosima.imaging.datasets import BRATS_CONTRASTS, IMAGE_SUFFIXES, find_brats_subjects
 from prosima.imaging.io import LoadedImage, read_dicom_series, read_image
 from prosima.imaging.validation import ImageError
@@ -12,20 +14,46 @@ from prosima.imaging.validation import ImageError
 CT_TISSUE_HU = -500.0  # CT voxels above this are tissue rather than air
 
 
+def foreground(volume: np.ndarray, modality: str | None) -> np.ndarray:
+    """Voxels that are tissue rather than background.
+
+    CT: above -500 HU. A volume whose border is all zero (skull-stripped MRI, as in BraTS): non-zero.
+    Otherwise: more than 5% of the intensity span above the median of the border.
+    """
+    if modality == "CT":
+        return volume > CT_TISSUE_HU
+    border = np.concatenate([np.moveaxis(volume, a, 0)[[0, -1]].ravel() for a in range(volume.ndim)])
+    if not border.any():
+        return volume != 0
+    background = float(np.median(border))
+    return volume > background + 0.05 * (float(np.percentile(volume, 99.5)) - background)
+
+
 def usable_slices(loaded: LoadedImage, min_fraction: float = 0.05) -> int | None:
     """Number of axial slices whose foreground covers at least ``min_fraction`` of the slice.
 
-    Foreground is anything above the volume's minimum (skull-stripped MRI), or above -500 HU for CT.
     NIfTI volumes are axial along the last axis, DICOM series and multi-frame files along the first.
     """
     arr = loaded.array
     if arr.ndim != 3:
         return None
-    threshold = CT_TISSUE_HU if loaded.meta.modality == "CT" else float(arr.min())
     axis = 2 if loaded.meta.format == "nifti" else 0
     other = tuple(a for a in range(3) if a != axis)
-    fractions = (arr > threshold).mean(axis=other)
+    fractions = foreground(arr, loaded.meta.modality).mean(axis=other)
     return int((fractions >= min_fraction).sum())
+
+
+def describe_npz(path: Path) -> dict[str, Any]:
+    """The arrays in a NumPy ``.npz`` archive: name, shape, dtype and range."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {
+                k: {"shape": list(v.shape), "dtype": str(v.dtype), "range": [float(v.min()), float(v.max())]}
+                for k, v in ((k, archive[k]) for k in archive.files)
+            }
+    except (OSError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: not a readable .npz archive ({exc})") from exc
+    return {"kind": "npz", "path": str(path), "arrays": arrays}
 
 
 def describe_image(loaded: LoadedImage, min_fraction: float = 0.05) -> dict[str, Any]:
@@ -50,6 +78,8 @@ def _images_in(folder: Path) -> list[Path]:
 def describe_path(path: str | Path, min_fraction: float = 0.05) -> dict[str, Any]:
     """Describe a file, a BraTS tree, a DICOM series, a folder of label folders or of pairs."""
     path = Path(path)
+    if path.suffix.lower() == ".npz" and path.is_file():
+        return describe_npz(path)
     if path.is_file() or path.name.endswith((".nii", ".nii.gz")):
         return {"kind": "file", **describe_image(read_image(path), min_fraction)}
     if not path.is_dir():
@@ -106,6 +136,12 @@ def describe_path(path: str | Path, min_fraction: float = 0.05) -> dict[str, Any
             "sides": [a, b],
             "n_pairs": len(names[0] & names[1]),
             "first": first,
+        }
+    if all(p.suffix.lower() == ".dcm" for v in labelled.values() for p in v):
+        return {
+            "kind": "dicom_folders",
+            "path": str(path),
+            "folders": {k: describe_path(path / k, min_fraction) for k in labelled},
         }
     first_label = next(iter(labelled))
     return {
