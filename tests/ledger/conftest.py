@@ -27,6 +27,12 @@ def keys() -> list[NodeKey]:
 
 
 @pytest.fixture(scope="session")
+def rogue_keys() -> list[NodeKey]:
+    """Keys that no registry in these tests lists."""
+    return make_keys(4, "rogue")
+
+
+@pytest.fixture(scope="session")
 def registry(keys) -> Registry:
     return Registry(k.public_key for k in keys)
 
@@ -41,7 +47,15 @@ class ChainBuilder:
         self.time = 1_700_000_000_000_000
 
     def next(
-        self, n_txs: int = 3, *, signers=None, tx_signer=None, time=None, txs=None, prev_hash=None, height=None
+        self,
+        n_txs: int = 3,
+        *,
+        signers=None,
+        tx_signer=None,
+        time=None,
+        txs=None,
+        prev_hash=None,
+        height=None,
     ) -> Block:
         self.time += 1_000
         tx_signer = tx_signer or self.keys[0]
@@ -52,7 +66,9 @@ class ChainBuilder:
             ]
         block = Block.build(
             height=len(self.blocks) if height is None else height,
-            prev_hash=(self.blocks[-1].hash if self.blocks else bytes(32)) if prev_hash is None else prev_hash,
+            prev_hash=(self.blocks[-1].hash if self.blocks else bytes(32))
+            if prev_hash is None
+            else prev_hash,
             txs=txs,
             log=self.log,
             time=self.time if time is None else time,
@@ -81,5 +97,7 @@ def ledger_path(tmp_path) -> Path:
     path = tmp_path / "ledger"
     with Ledger.init(path, nodes=4) as ledger:
         for b in range(6):
-            ledger.append([Entry(f"payload {b}.{i}".encode(), "image.anchored", bytes([b, i])) for i in range(b + 1)])
+            ledger.append(
+                [Entry(f"payload {b}.{i}".encode(), "image.anchored", bytes([b, i])) for i in range(b + 1)]
+            )
     return path

@@ -32,7 +32,7 @@ def N(a: bytes, b: bytes) -> bytes:
 # The tree over d0..d6 drawn in RFC 9162 section 2.1.5, with the RFC's node names.
 a, b, c, d, e, f, j = L[0], L[1], L[2], L[3], L[4], L[5], L[6]
 g, h, i = N(a, b), N(c, d), N(e, f)
-k, l = N(g, h), N(i, j)
+k, l = N(g, h), N(i, j)  # noqa: E741 - node names as in the RFC's figure
 ROOT7 = N(k, l)
 
 HAND_ROOTS = {
@@ -79,8 +79,19 @@ def test_rfc_9162_section_2_1_5_consistency_examples():
 
 
 # Published Certificate Transparency test vectors (the leaves and roots used by RFC 6962 test suites).
-CT_LEAVES = [bytes.fromhex(x) for x in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                                         "606162636465666768696a6b6c6d6e6f")]
+CT_LEAVES = [
+    bytes.fromhex(x)
+    for x in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
 CT_ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -114,7 +125,7 @@ def _path(m, data):
     if n == 1:
         return []
     k = 1 << ((n - 1).bit_length() - 1)
-    return _path(m, data[:k]) + [_mth(data[k:])] if m < k else _path(m - k, data[k:]) + [_mth(data[:k])]
+    return [*_path(m, data[:k]), _mth(data[k:])] if m < k else [*_path(m - k, data[k:]), _mth(data[:k])]
 
 
 def _subproof(m, data, whole):
@@ -123,8 +134,8 @@ def _subproof(m, data, whole):
         return [] if whole else [_mth(data)]
     k = 1 << ((n - 1).bit_length() - 1)
     if m <= k:
-        return _subproof(m, data[:k], whole) + [_mth(data[k:])]
-    return _subproof(m - k, data[k:], False) + [_mth(data[:k])]
+        return [*_subproof(m, data[:k], whole), _mth(data[k:])]
+    return [*_subproof(m - k, data[k:], False), _mth(data[:k])]
 
 
 def test_every_size_up_to_40_against_the_recursive_definitions():

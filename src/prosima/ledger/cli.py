@@ -8,6 +8,7 @@ with ``--json``.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ def _errors(as_json: bool) -> Iterator[None]:
         raise _fail(as_json, 1, str(exc), fault=fault) from None
     except LedgerError as exc:
         raise _fail(as_json, 2, str(exc)) from None
+    except sqlite3.Error as exc:
+        raise _fail(as_json, 1, f"the store is corrupt or unreadable: {exc}") from None
     except OSError as exc:
         raise _fail(as_json, 2, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
@@ -173,12 +176,26 @@ def show_command(
 
 
 @app.command("verify")
-def verify_command(directory: DirOption = Path("."), as_json: JsonOption = False) -> None:
+def verify_command(
+    directory: DirOption = Path("."),
+    registry: Annotated[
+        Path | None, typer.Option("--registry", help="Also require this trusted copy of registry.cbor.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Verify every block, hash and signature; exit 1 naming the first fault."""
     from prosima.ledger.directory import Ledger
+    from prosima.ledger.errors import StoreError
+    from prosima.ledger.registry import Registry
 
-    with _errors(as_json), Ledger.open(directory, verify="none") as ledger:
-        report = ledger.verify()
+    with _errors(as_json):
+        try:
+            with Ledger.open(directory, verify="none") as ledger:
+                if registry is not None and Registry.load(registry).digest != ledger.registry.digest:
+                    raise _fail(as_json, 1, "registry: the ledger's node registry is not the trusted one")
+                report = ledger.verify()
+        except StoreError as exc:  # a store that cannot even be read is not whole
+            raise _fail(as_json, 1, str(exc)) from None
     if report.ok:
         _emit(
             as_json,

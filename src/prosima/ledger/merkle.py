@@ -5,7 +5,8 @@ empty tree hashes to ``SHA-256("")``. ``MerkleTree`` keeps every complete perfec
 appending is amortised O(1) and the root or a proof for any size up to the current one costs
 O(log n). The verifiers follow sections 2.1.3.2 and 2.1.4.2 and return ``False`` (never
 raise) on malformed input: wrong hash lengths, indices or sizes out of range, proofs of the
-wrong length.
+wrong length. As in the RFC, a proof binds a tree size to its root only through the signed
+tree head that carries both.
 """
 
 from __future__ import annotations

@@ -16,10 +16,16 @@ from prosima.ledger.errors import EncodingError
 
 
 def quorum_threshold(n: int) -> int:
-    """BFT quorum by count: ``2f + 1`` with ``f = floor((n - 1) / 3)``, so that ``f < n / 3``."""
+    """BFT quorum by count: ``ceil((n + f + 1) / 2)`` with ``f = floor((n - 1) / 3)``.
+
+    Any two quorums then share at least ``f + 1`` nodes, so at least one honest node, for every n.
+    For ``n = 3f + 1`` this is the familiar ``2f + 1``; for other n (20 nodes: f = 6) plain ``2f + 1``
+    (13) would let two quorums overlap in only f nodes, all of which could be Byzantine.
+    """
     if n < 1:
         raise ValueError("a registry needs at least one node")
-    return 2 * ((n - 1) // 3) + 1
+    f = (n - 1) // 3
+    return (n + f + 2) // 2
 
 
 class Registry:

@@ -18,6 +18,7 @@ from prosima.ledger.crypto import NodeKey, block_hash, tx_hash
 from prosima.ledger.errors import EncodingError, StoreError, TamperedStoreError
 from prosima.ledger.fault import Fault, FaultKind
 from prosima.ledger.merkle import MerkleTree, leaf_hash
+from prosima.ledger.quorum import QuorumCertificate
 from prosima.ledger.registry import Registry
 from prosima.ledger.transaction import Transaction
 from prosima.ledger.verify import ChainReport, ChainState, verify_block, verify_chain
@@ -143,30 +144,28 @@ class Store:
 
     def _verify_on_open(self, mode: VerifyMode) -> Fault | None:
         try:
-            cp = self.checkpoint() if mode == "incremental" else None
+            return self._verify_rows(mode)
+        except sqlite3.Error as exc:
+            return Fault(-1, FaultKind.ENCODING, f"unreadable rows: {exc}")
+
+    def _verify_rows(self, mode: VerifyMode) -> Fault | None:
+        try:
+            cp = self.checkpoint()
         except EncodingError as exc:
             return Fault(-1, FaultKind.CHECKPOINT, str(exc))
         if cp is not None and not cp.verify(self.registry):
             return Fault(-1, FaultKind.CHECKPOINT, "checkpoint signature does not verify")
         state, digest = ChainState(), EMPTY_DIGEST
-        try:
-            for raw in self.raw_blocks():
-                trusted = cp is not None and raw.position <= cp.height
-                fault = verify_block(raw, state, self.registry, signatures=not trusted)
-                if fault is not None:
-                    return fault
-                digest = digest_step(digest, state.block_hash, raw.qc)
-                if (
-                    cp is not None
-                    and raw.position == cp.height
-                    and (
-                        (state.block_hash, state.log.size, state.log.root(), digest)
-                        != (cp.block_hash, cp.log_size, cp.log_root, cp.digest)
-                    )
-                ):
+        for raw in self.raw_blocks():
+            trusted = mode == "incremental" and cp is not None and raw.position <= cp.height
+            fault = verify_block(raw, state, self.registry, signatures=not trusted)
+            if fault is not None:
+                return fault
+            digest = digest_step(digest, state.block_hash, raw.qc)
+            if cp is not None and raw.position == cp.height:
+                here = (state.block_hash, state.log.size, state.log.root(), digest)
+                if here != (cp.block_hash, cp.log_size, cp.log_root, cp.digest):
                     return Fault(cp.height, FaultKind.CHECKPOINT, "blocks up to the checkpoint were changed")
-        except sqlite3.Error as exc:
-            return Fault(state.height + 1, FaultKind.ENCODING, f"unreadable rows: {exc}")
         stored = self._conn.execute("SELECT count(*) FROM txs").fetchone()[0]
         if stored != state.log.size:
             return Fault(-1, FaultKind.INDEX, f"{stored - state.log.size} transactions belong to no block")
@@ -181,27 +180,39 @@ class Store:
         return None
 
     def verify(self) -> ChainReport:
-        """Verify the whole chain from scratch (every hash and signature); never raises for faults."""
+        """Verify the whole chain from scratch (every hash and signature), then the stored
+        checkpoint against it; never raises for faults."""
         try:
             report = verify_chain(self.raw_blocks(), self.registry)
+            fault = self._check_after_chain(report) if report.ok else None
         except sqlite3.Error as exc:
             return ChainReport(Fault(-1, FaultKind.ENCODING, f"unreadable rows: {exc}"), 0, 0, -1, b"")
-        if report.ok:
-            stored = self._conn.execute("SELECT count(*) FROM txs").fetchone()[0]
-            if stored != report.transactions:
-                fault = Fault(
-                    -1, FaultKind.INDEX, f"{stored - report.transactions} transactions belong to no block"
-                )
-                return ChainReport(fault, report.blocks, report.transactions, report.height, report.tip_hash)
-            try:
-                cp = self.checkpoint()
-            except EncodingError as exc:
-                cp, fault = None, Fault(-1, FaultKind.CHECKPOINT, str(exc))
-                return ChainReport(fault, report.blocks, report.transactions, report.height, report.tip_hash)
-            if cp is not None and cp.height > report.height:
-                fault = Fault(report.height + 1, FaultKind.TRUNCATED, f"checkpoint is at height {cp.height}")
-                return ChainReport(fault, report.blocks, report.transactions, report.height, report.tip_hash)
-        return report
+        if fault is None:
+            return report
+        return ChainReport(fault, report.blocks, report.transactions, report.height, report.tip_hash)
+
+    def _check_after_chain(self, report: ChainReport) -> Fault | None:
+        stored = self._conn.execute("SELECT count(*) FROM txs").fetchone()[0]
+        if stored != report.transactions:
+            return Fault(
+                -1, FaultKind.INDEX, f"{stored - report.transactions} transactions belong to no block"
+            )
+        try:
+            cp = self.checkpoint()
+        except EncodingError as exc:
+            return Fault(-1, FaultKind.CHECKPOINT, str(exc))
+        if cp is None:
+            return None
+        if not cp.verify(self.registry):
+            return Fault(-1, FaultKind.CHECKPOINT, "checkpoint signature does not verify")
+        if cp.height > report.height:
+            return Fault(report.height + 1, FaultKind.TRUNCATED, f"checkpoint is at height {cp.height}")
+        row = self._conn.execute("SELECT header FROM blocks WHERE height = ?", (cp.height,)).fetchone()
+        if block_hash(bytes(row[0])) != cp.block_hash:
+            return Fault(
+                cp.height, FaultKind.CHECKPOINT, "block at the checkpoint height is not the one signed"
+            )
+        return None
 
     def write_checkpoint(self, key: NodeKey) -> Checkpoint:
         """Sign and store a checkpoint at the current tip (the chain up to it has been verified)."""
@@ -285,8 +296,6 @@ class Store:
 
     def block(self, height: int) -> Block:
         """The decoded block at ``height``."""
-        from prosima.ledger.quorum import QuorumCertificate
-
         raws = list(self.raw_blocks(height, height + 1))
         if not raws:
             raise StoreError(f"no block at height {height}")
