@@ -29,6 +29,13 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _sigmas(text: str) -> list[float]:
+    try:
+        return [float(s) for s in _csv(text)]
+    except ValueError:
+        raise _fail(f"--sigmas must be comma-separated numbers, got {text!r}") from None
+
+
 def _write_json(obj: object, path: Path | None) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,10 +92,7 @@ def bench_denoise(
     from prosima.imaging.validation import ImageError
     from prosima.optional import MissingExtraError
 
-    try:
-        sigma_values = [float(s) for s in _csv(sigmas)]
-    except ValueError:
-        raise _fail(f"--sigmas must be comma-separated numbers, got {sigmas!r}") from None
+    sigma_values = _sigmas(sigmas)
     try:
         run_denoise_bench(
             data,
@@ -105,6 +109,96 @@ def bench_denoise(
         raise _fail(str(exc)) from None
 
 
+@bench_app.command("restore")
+def bench_restore(
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="BraTS folder (<subject>/<subject>-<contrast>.nii.gz); default: embedded MNI152 brain.",
+    ),
+    subjects: str = typer.Option("TCGA-DU-7294", help="Comma-separated held-out subject folders."),
+    sigmas: str = typer.Option("0.02,0.05,0.10", help="Comma-separated Gaussian noise sigmas on [0, 1]."),
+    methods: str = typer.Option(
+        "unet-pixel,unet-perceptual,unet-semantic,prosima-no-fingerprint,prosima-full,bm3d,nlm",
+        help="Comma-separated methods (also: noisy).",
+    ),
+    contrasts: str = typer.Option("t1n,t1c,t2w,t2f", help="Comma-separated BraTS contrasts."),
+    max_slices: int | None = typer.Option(None, "--max-slices", help="Evenly spaced subset of slices."),
+    weights: Path | None = typer.Option(
+        None, help="Folder with NAME.pt or NAME/best.pt for each model (default: the shipped weights)."
+    ),
+    seed: int = typer.Option(0, help="Base seed of the noise."),
+    threads: int = typer.Option(2, help="torch CPU threads (timing is per slice at batch 1)."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write results as JSON (and a PNG beside it)."
+    ),
+    figure: Path | None = typer.Option(None, help="Where to save the figure (default: beside the JSON)."),
+) -> None:
+    """Learned restorers vs BM3D and NLM: PSNR, SSIM, brain PSNR, embedding cosine, seconds per slice."""
+    from prosima.bench.restore import run_restore_bench
+    from prosima.imaging.validation import ImageError
+    from prosima.models.checkpoint import CheckpointError
+    from prosima.optional import MissingExtraError
+
+    sigma_values = _sigmas(sigmas)
+    try:
+        run_restore_bench(
+            data,
+            _csv(methods),
+            sigma_values,
+            max_slices=max_slices,
+            subjects=_csv(subjects) or None,
+            contrasts=_csv(contrasts),
+            weights=weights,
+            seed=seed,
+            threads=threads,
+            json_path=json_path,
+            figure_path=figure,
+        )
+    except (ImageError, CheckpointError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("train")
+def train_command(
+    config: Path = typer.Option(..., "--config", help="YAML config (see configs/; every field documented)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a field: section.field=VALUE (VALUE is YAML); repeatable."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the output folder."),
+    steps: int | None = typer.Option(None, "--steps", help="Total steps (overrides train.steps)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (overrides out_dir)."),
+    export: str | None = typer.Option(
+        None, "--export", help="After training, export the best weights under this name, with a model card."
+    ),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", help="Where --export writes (default: the package's weights folder)."
+    ),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train an encoder or a restoration generator from a config; checkpoints, validation, resume."""
+    from prosima.models.checkpoint import CheckpointError
+    from prosima.models.config import ConfigError, load_config
+    from prosima.models.pretrained import export_pretrained
+    from prosima.models.training import train
+
+    extra = list(overrides)
+    if steps is not None:
+        extra.append(f"train.steps={steps}")
+    if out is not None:
+        extra.append(f"out_dir={out}")
+    try:
+        cfg = load_config(config, extra)
+        summary = train(cfg, resume=resume, progress=progress)
+        if export:
+            source = summary["best_checkpoint"] or summary["checkpoint"]
+            card = export_pretrained(source, export, weights_dir)
+            summary["exported"] = {"name": card.name, "file": card.file, "sha256": card.sha256}
+    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(summary, indent=2))
+
+
 @bench_app.command("ledger")
 def bench_ledger_command(
     transactions: int = typer.Option(20_000, "--transactions", help="Transactions to append."),
@@ -114,6 +208,35 @@ def bench_ledger_command(
     from prosima.bench.ledger import run_ledger_bench
 
     run_ledger_bench(transactions=transactions, json_path=json_path)
+
+
+@bench_app.command("consensus")
+def bench_consensus_command(
+    nodes: int = typer.Option(20, "--nodes", help="Ledger nodes (MPI ranks for the mpi backend)."),
+    workloads: str = typer.Option("200,400,600,800,1000", help="Comma-separated workload sizes (images)."),
+    batch: int = typer.Option(64, "--batch", help="Images per block in the throughput runs."),
+    unbatched: int = typer.Option(200, "--unbatched", help="Images committed one per block for latency."),
+    backends: str = typer.Option("inproc,mpi", help="Comma-separated: inproc,mpi."),
+    seed: int = typer.Option(0, help="Seed of overlay, keys and workload."),
+    json_path: str | None = typer.Option(None, "--json", help="Write results as JSON (plots beside it)."),
+) -> None:
+    """Table 5 / Figure 3: full replication, random sharding and GFT side by side; storage, latency,
+    throughput."""
+    from prosima.bench.consensus import run_consensus_bench
+
+    try:
+        sizes = [int(w) for w in _csv(workloads)]
+        run_consensus_bench(
+            nodes=nodes,
+            workloads=sizes,
+            batch=batch,
+            unbatched=unbatched,
+            backends=_csv(backends),
+            seed=seed,
+            json_path=json_path,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ figure of one slice: clean, noisy and every method, one row per sigma.
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from prosima.bench.report import environment, print_results, summarise, write_json
 from prosima.imaging.baselines import get_denoiser
 from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.datasets import SliceItem, VolumeSlices, brats_slices, embedded_default_slices
@@ -97,14 +96,7 @@ def run_denoise_bench(
                     if i == example_index:
                         example.setdefault(sigma, {"clean": item.image})[method] = restored
                     bar.advance(task)
-    results = []
-    for (method, sigma), rows in per.items():
-        rec: dict[str, Any] = {"method": method, "sigma": sigma, "n_slices": len(rows)}
-        for key in METRICS:
-            values = np.array([r[key] for r in rows])
-            rec[key] = float(values.mean())
-            rec[f"{key}_std"] = float(values.std())
-        results.append(rec)
+    results = summarise(per, METRICS)
     first = ds[picks[0]]
     out = {
         "benchmark": "denoise",
@@ -115,18 +107,12 @@ def run_denoise_bench(
         "ssim": "scikit-image, Gaussian window sigma 1.5, data_range 1",
         "normalisation": first.normalisation,
         "slices": [[ds[i].subject, ds[i].contrast, ds[i].z] for i in picks],
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": _cpu_count(),
-        },
+        "environment": environment(),
         "results": results,
     }
-    print_table(results, console)
+    print_results(results, "Gaussian denoising (data_range 1)", METRICS, console)
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(out, indent=2))
-        console.print(f"wrote {json_path}")
+        write_json(out, json_path, console)
     if figure_path is None and json_path is not None:
         figure_path = Path(json_path).with_suffix(".png")
     if figure_path is not None:
@@ -134,33 +120,6 @@ def run_denoise_bench(
         save_figure(example, list(methods), figure_path, f"{item.subject} {item.contrast} z={item.z}")
         console.print(f"wrote {figure_path}")
     return out
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def print_table(results: Sequence[dict[str, Any]], console: Any = None) -> None:
-    """Print mean +- std per method and sigma as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Gaussian denoising (data_range 1)")
-    for col in ("method", "sigma", "PSNR dB", "SSIM", "brain PSNR dB", "s/image", "n"):
-        table.add_column(col, justify="right")
-    for r in sorted(results, key=lambda r: (r["sigma"], r["method"])):
-        table.add_row(
-            r["method"],
-            f"{r['sigma']:.2f}",
-            f"{r['psnr']:.2f} ± {r['psnr_std']:.2f}",
-            f"{r['ssim']:.3f} ± {r['ssim_std']:.3f}",
-            f"{r['psnr_brain']:.2f} ± {r['psnr_brain_std']:.2f}",
-            f"{r['seconds_per_image']:.3f}",
-            str(r["n_slices"]),
-        )
-    (console or Console()).print(table)
 
 
 def save_figure(

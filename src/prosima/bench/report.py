@@ -1,0 +1,66 @@
+"""What every benchmark shares: mean and std per (method, sigma), the results table, the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# column header and number format of each metric a benchmark may report
+COLUMNS = {
+    "psnr": ("PSNR dB", "{:.2f} ± {:.2f}"),
+    "ssim": ("SSIM", "{:.3f} ± {:.3f}"),
+    "psnr_brain": ("brain PSNR dB", "{:.2f} ± {:.2f}"),
+    "cosine": ("cosine", "{:.3f} ± {:.3f}"),
+    "seconds_per_image": ("s/image", "{:.3f}"),
+}
+
+
+def summarise(
+    per: Mapping[tuple[str, float], Sequence[Mapping[str, float]]], metrics: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One record per (method, sigma): ``n_slices`` and the mean and ``<metric>_std`` of each metric."""
+    results = []
+    for (method, sigma), rows in per.items():
+        rec: dict[str, Any] = {"method": method, "sigma": sigma, "n_slices": len(rows)}
+        for key in metrics:
+            values = np.array([r[key] for r in rows])
+            rec[key] = float(values.mean())
+            rec[f"{key}_std"] = float(values.std())
+        results.append(rec)
+    return results
+
+
+def print_results(
+    results: Sequence[Mapping[str, Any]], title: str, metrics: Sequence[str], console: Any = None
+) -> None:
+    """Print mean ± std per method and sigma as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("method", "sigma", *(COLUMNS[m][0] for m in metrics), "n"):
+        table.add_column(col, justify="right")
+    for r in sorted(results, key=lambda r: (r["sigma"], r["method"])):
+        cells = [COLUMNS[m][1].format(r[m], r[f"{m}_std"]) for m in metrics]
+        table.add_row(r["method"], f"{r['sigma']:.2f}", *cells, str(r["n_slices"]))
+    (console or Console()).print(table)
+
+
+def environment(**extra: Any) -> dict[str, Any]:
+    """Python version, machine and usable CPUs, plus ``extra``."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": cpus, **extra}
+
+
+def write_json(out: Mapping[str, Any], path: str | Path, console: Any = None) -> None:
+    """Write ``out`` as indented JSON, creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=2))
+    if console is not None:
+        console.print(f"wrote {path}")

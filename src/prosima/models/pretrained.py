@@ -1,0 +1,134 @@
+"""Shipped weights: export a checkpoint with its model card, and load it back after checking SHA-256.
+
+Weights live in the package folder ``prosima/models/weights/`` as ``NAME.pt`` beside ``NAME.card.json``
+(and ``NAME.md``). ``load_pretrained`` refuses a file whose SHA-256 differs from its card's. Nothing is
+ever downloaded.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prosima.models.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    state_digest,
+)
+from prosima.models.model_card import ModelCard, card_paths, read_model_card, sha256_file, write_model_card
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+PRETRAINED_PREFIX = "pretrained:"
+
+
+class PretrainedError(CheckpointError):
+    """Shipped weights that are missing or do not match their model card."""
+
+
+def _dir(weights_dir: str | Path | None) -> Path:
+    return Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+
+
+def available_pretrained(weights_dir: str | Path | None = None) -> list[str]:
+    """Names that have a model card in the weights folder."""
+    d = _dir(weights_dir)
+    return sorted(p.name.removesuffix(".card.json") for p in d.glob("*.card.json")) if d.is_dir() else []
+
+
+def verify_pretrained(name: str, weights_dir: str | Path | None = None) -> tuple[Path, ModelCard]:
+    """The weights file of ``name`` and its card, after checking the file's SHA-256 against the card."""
+    d = _dir(weights_dir)
+    card_path, _ = card_paths(d, name)
+    if not card_path.is_file():
+        have = available_pretrained(d)
+        raise PretrainedError(
+            f"no shipped weights named {name!r} (have: {have or 'none'}); train them with "
+            f"'prosima train --config configs/<...>.yaml --export {name}'"
+        )
+    card = read_model_card(card_path)
+    path = d / card.file
+    if not path.is_file():
+        raise PretrainedError(f"{path}: weights named by the model card of {name!r} are missing")
+    digest = sha256_file(path)
+    if digest != card.sha256:
+        raise PretrainedError(f"{path}: SHA-256 {digest} does not match the model card's {card.sha256}")
+    return path, card
+
+
+def load_pretrained(name: str, weights_dir: str | Path | None = None) -> nn.Module:
+    """The shipped model ``name`` in eval mode (float32), after checking its SHA-256."""
+    path, card = verify_pretrained(name, weights_dir)
+    model, _ = load_model(path, card.kind)
+    return model
+
+
+def load_model_ref(ref: str, kind: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A model from ``pretrained:NAME`` (SHA-256 checked) or from a checkpoint path."""
+    if ref.startswith(PRETRAINED_PREFIX):
+        path, card = verify_pretrained(ref.removeprefix(PRETRAINED_PREFIX))
+        return load_model(path, kind or card.kind)
+    return load_model(ref, kind)
+
+
+def export_pretrained(
+    checkpoint: str | Path,
+    name: str,
+    weights_dir: str | Path | None = None,
+    *,
+    dtype: str = "float16",
+    notes: str = "",
+) -> ModelCard:
+    """Write the weights of a training checkpoint as ``NAME.pt`` (inference only) with its model card."""
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
+    payload = load_checkpoint(checkpoint)
+    model, _ = load_model(checkpoint)
+    state = model.state_dict()
+    torch_dtype = getattr(torch, dtype)
+    stored = {k: v.to(torch_dtype) if v.is_floating_point() else v for k, v in state.items()}
+    rounded = {k: v.float() for k, v in stored.items()}
+    d = _dir(weights_dir)
+    path = d / f"{name}.pt"
+    exported = {
+        "kind": payload["kind"],
+        "spec": payload["spec"],
+        "model_state": stored,
+        "name": name,
+        "links": payload.get("links", {}),
+    }
+    save_checkpoint(path, exported)
+    config = payload.get("config", {})
+    data = config.get("data", {})
+    card = ModelCard(
+        name=name,
+        kind=payload["kind"],
+        file=path.name,
+        sha256=sha256_file(path),
+        state_digest=state_digest(rounded),
+        parameters=sum(v.numel() for v in state.values() if v.is_floating_point()),
+        dtype=dtype,
+        spec=payload["spec"],
+        data={k: data.get(k) for k in ("root", "contrasts", "min_brain_fraction", "max_slices_per_volume")},
+        split=payload.get("split", {}),
+        config=config,
+        training={
+            "steps": payload.get("step"),
+            "seconds": round(float(payload.get("elapsed_s", 0.0)), 1),
+            "threads": config.get("threads"),
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+            "source_checkpoint_step": payload.get("step"),
+        },
+        validation={"best": payload.get("best"), "last": payload.get("last_validation")},
+        links=payload.get("links", {}),
+        notes=notes,
+    )
+    write_model_card(card, d)
+    return card

@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from prosima.models.checkpoint import CheckpointError, load_model, save_checkpoint, state_digest
+from prosima.models.encoder import SemanticEncoder
+from prosima.models.model_card import read_model_card, sha256_file
+from prosima.models.pretrained import (
+    WEIGHTS_DIR,
+    PretrainedError,
+    available_pretrained,
+    export_pretrained,
+    load_model_ref,
+    load_pretrained,
+    verify_pretrained,
+)
+
+
+def _checkpoint(path):
+    torch.manual_seed(0)
+    enc = SemanticEncoder("conv", (8, 16), embed_dim=12)
+    payload = {
+        "kind": "encoder",
+        "spec": enc.spec.to_dict(),
+        "model_state": enc.state_dict(),
+        "step": 5,
+        "elapsed_s": 1.5,
+        "config": {"threads": 1, "data": {"root": None, "contrasts": ["t1n"]}},
+        "split": {"train": ["a"], "val": ["b"]},
+        "best": {"val_loss": 1.0},
+    }
+    save_checkpoint(path, payload)
+    return enc
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_export_then_load_checks_sha256(tmp_path, dtype):
+    enc = _checkpoint(tmp_path / "ck.pt")
+    card = export_pretrained(tmp_path / "ck.pt", "enc", tmp_path / "w", dtype=dtype)
+    assert card.sha256 == sha256_file(tmp_path / "w" / "enc.pt")
+    assert read_model_card(tmp_path / "w" / "enc.card.json") == card
+    assert (tmp_path / "w" / "enc.md").read_text().count(card.sha256) == 1
+    assert card.split == {"train": ["a"], "val": ["b"]} and card.training["steps"] == 5
+    assert available_pretrained(tmp_path / "w") == ["enc"]
+    loaded = load_pretrained("enc", tmp_path / "w")
+    x = torch.rand(2, 1, 16, 16)
+    tol = 1e-2 if dtype == "float16" else 0.0
+    assert torch.allclose(loaded(x), enc.eval()(x), atol=tol)
+    assert state_digest(loaded.state_dict()) == card.state_digest
+
+
+def test_tampered_or_missing_weights_are_refused(tmp_path):
+    _checkpoint(tmp_path / "ck.pt")
+    export_pretrained(tmp_path / "ck.pt", "enc", tmp_path / "w")
+    with pytest.raises(PretrainedError, match="no shipped weights named 'other'"):
+        load_pretrained("other", tmp_path / "w")
+    raw = bytearray((tmp_path / "w" / "enc.pt").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "w" / "enc.pt").write_bytes(bytes(raw))
+    with pytest.raises(PretrainedError, match="SHA-256"):
+        load_pretrained("enc", tmp_path / "w")
+    (tmp_path / "w" / "enc.pt").unlink()
+    with pytest.raises(PretrainedError, match="missing"):
+        verify_pretrained("enc", tmp_path / "w")
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_model(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="readable"):
+        load_model(tmp_path / "junk.pt")
+    _checkpoint(tmp_path / "ck.pt")
+    with pytest.raises(CheckpointError, match="not a generator"):
+        load_model_ref(str(tmp_path / "ck.pt"), "generator")
+
+
+@pytest.mark.parametrize("name", available_pretrained() or ["(none shipped yet)"])
+def test_shipped_weights_load_and_match_their_card(name):
+    if name not in available_pretrained():
+        pytest.skip("no weights shipped in prosima/models/weights yet")
+    path, card = verify_pretrained(name)
+    assert sha256_file(path) == card.sha256
+    model = load_pretrained(name)
+    assert state_digest(model.state_dict()) == card.state_digest
+    assert json.loads((WEIGHTS_DIR / f"{name}.card.json").read_text())["sha256"] == card.sha256
+    assert np.isfinite(card.parameters)
