@@ -19,7 +19,8 @@ def _imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("half", "forbidden"), [("imaging", "prosima.ledger"), ("ledger", "prosima.imaging")]
+    ("half", "forbidden"),
+    [("imaging", "prosima.ledger"), ("ledger", "prosima.imaging"), ("models", "prosima.ledger")],
 )
 def test_halves_do_not_import_each_other(half, forbidden):
     files = sorted((SRC / half).rglob("*.py"))
