@@ -216,7 +216,9 @@ def bench_consensus_command(
     workloads: str = typer.Option("200,400,600,800,1000", help="Comma-separated workload sizes (images)."),
     batch: int = typer.Option(64, "--batch", help="Images per block in the throughput runs."),
     unbatched: int = typer.Option(200, "--unbatched", help="Images committed one per block for latency."),
-    backends: str = typer.Option("inproc,mpi", help="Comma-separated: inproc,mpi."),
+    backends: str = typer.Option(
+        "inproc,mpi,mpi:2", help="Comma-separated: inproc, mpi (a rank per node), mpi:P (P ranks)."
+    ),
     seed: int = typer.Option(0, help="Seed of overlay, keys and workload."),
     json_path: str | None = typer.Option(None, "--json", help="Write results as JSON (plots beside it)."),
 ) -> None:

@@ -135,15 +135,8 @@ class Block:
     ) -> Block:
         """Assemble the header over ``txs`` (``log`` is the log before them, left unchanged)
         and have every key in ``signers`` sign it."""
-        leaves = [tx.encode() for tx in txs]
-        before = log.size
-        log.extend(tx_leaf_hashes(leaves))
-        try:
-            log_root, log_size = log.root(), log.size
-        finally:
-            log.truncate(before)
-        header = BlockHeader(
-            height, prev_hash, root_hash(leaves), len(leaves), log_size, log_root, time, proposer
+        header = build_header(
+            height=height, prev_hash=prev_hash, txs=txs, log=log, time=time, proposer=proposer
         )
         return cls(header, tuple(txs), QuorumCertificate.sign(header.encode(), signers))
 
@@ -152,6 +145,26 @@ class Block:
         return RawBlock(
             self.header.height, self.header.encode(), self.qc.encode(), tuple(t.encode() for t in self.txs)
         )
+
+
+def build_header(
+    *,
+    height: int,
+    prev_hash: bytes,
+    txs: Sequence[Transaction],
+    log: MerkleTree,
+    time: int,
+    proposer: bytes,
+) -> BlockHeader:
+    """The header of a block of ``txs`` after ``log`` (the log before them, left unchanged)."""
+    leaves = [tx.encode() for tx in txs]
+    before = log.size
+    log.extend(tx_leaf_hashes(leaves))
+    try:
+        log_root, log_size = log.root(), log.size
+    finally:
+        log.truncate(before)
+    return BlockHeader(height, prev_hash, root_hash(leaves), len(leaves), log_size, log_root, time, proposer)
 
 
 def tx_leaf_hashes(leaves: Sequence[bytes]) -> list[bytes]:

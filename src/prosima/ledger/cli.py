@@ -1,4 +1,4 @@
-"""The ``prosima ledger`` command group: init, append, show, verify, proof, check-proof, stats.
+"""The ``prosima ledger`` command group: init, append, show, verify, proof, check-proof, stats, network.
 
 Exit codes: 0 success; 1 a verification failed (tampered store, fault in the chain, proof that
 does not verify); 2 bad input or usage. Errors go to stderr, or as ``{"ok": false, ...}`` JSON
@@ -281,3 +281,87 @@ def stats_command(directory: DirOption = Path("."), as_json: JsonOption = False)
     with _errors(as_json), Ledger.open(directory) as ledger:
         data = {"ok": True} | ledger.stats()
     _emit(as_json, data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items() if k != "ok"))
+
+
+@app.command("network")
+def network_command(
+    nodes: Annotated[
+        int | None,
+        typer.Option("--nodes", min=1, max=256, help="Nodes (default: the MPI ranks, else 20)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of overlay, keys, workload and faults.")] = 0,
+    images: Annotated[int, typer.Option("--images", min=0, help="Anchoring transactions to commit.")] = 200,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Images per block.")] = 1,
+    system: Annotated[str, typer.Option("--system", help="gft (ours), random or full.")] = "gft",
+    hubs: Annotated[int, typer.Option("--hubs", min=0, help="Top-degree nodes keeping the full ledger.")] = 3,
+    replication: Annotated[int, typer.Option("--replication", "-r", min=1, help="Copies of each shard.")] = 3,
+    erasure: Annotated[
+        str | None, typer.Option("--erasure", help="Erasure-code shards as 'k,m' instead of copying them.")
+    ] = None,
+    voting: Annotated[str, typer.Option("--voting", help="count, or degree-capped.")] = "count",
+    byzantine: Annotated[
+        str,
+        typer.Option(
+            "--byzantine",
+            help="Faults, e.g. '2xequivocate@hub,silent@any,crash-leader@3:5' "
+            "(silent, garbage, double-sign, equivocate, crash-leader, random).",
+        ),
+    ] = "",
+    backend: Annotated[
+        str, typer.Option("--backend", help="inproc, mpi, or auto (mpi when started by mpirun).")
+    ] = "auto",
+    shards: Annotated[int, typer.Option("--shards", min=1, max=4096, help="Shard ids per image.")] = 16,
+    shard_bytes: Annotated[int, typer.Option("--shard-bytes", min=0, help="Payload bytes per shard.")] = 4096,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON to this path.")
+    ] = None,
+) -> None:
+    """Run N consensus nodes over a stream of anchoring transactions; report commits, faults, timings
+    and storage. Under 'mpirun -n P' the nodes are spread over the P ranks (one each by default)."""
+    from prosima.ledger.erasure import ErasureCode
+    from prosima.ledger.mpi import MpiTransport, launched_by_mpirun
+    from prosima.ledger.network import Network, NetworkConfig, format_report
+    from prosima.ledger.voting import RULES
+    from prosima.ledger.workload import make_workload, stand_in_shard_ids
+    from prosima.optional import MissingExtraError
+
+    if backend not in ("auto", "inproc", "mpi"):
+        raise _fail(False, 2, f"--backend must be auto, inproc or mpi, got {backend!r}")
+    if voting not in RULES[:2]:
+        raise _fail(False, 2, f"--voting must be count or degree-capped, got {voting!r}")
+    use_mpi = backend == "mpi" or (backend == "auto" and launched_by_mpirun())
+    transport = None
+    try:
+        if use_mpi:
+            transport = MpiTransport(nodes=nodes)
+            nodes = transport.size
+        code = ErasureCode.parse(erasure) if erasure else None
+        config = NetworkConfig(
+            nodes=nodes or 20,
+            seed=seed,
+            system=system,
+            batch=batch,
+            hubs=hubs,
+            replication=replication,
+            erasure=(code.k, code.m) if code else None,
+            shard_bytes=shard_bytes,
+            voting=voting,
+            byzantine=byzantine,
+        )
+        workload = make_workload(images, nodes=config.nodes, seed=seed, shard_ids=stand_in_shard_ids(shards))
+        with Network(config, transport) as net:
+            report = net.run(workload)
+    except MissingExtraError as exc:
+        raise _fail(False, 2, str(exc)) from None
+    except ValueError as exc:
+        raise _fail(False, 2, str(exc)) from None
+    if report is None:  # an MPI rank other than 0
+        return
+    typer.echo(format_report(report))
+    if not report["faulty_tolerated"]:
+        typer.echo("warning: the faulty nodes exceed what the protocol tolerates; no guarantees", err=True)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    if not report["agreement"] or report["commits"]["stalled"]:
+        raise typer.Exit(1)

@@ -59,8 +59,12 @@ def _refuse_tag(_decoder: object, tag: object) -> None:
     raise EncodingError(f"CBOR tag {getattr(tag, 'tag', tag)} is not allowed")
 
 
-def decode(data: bytes) -> Any:
-    """Decode canonical CBOR; raise ``EncodingError`` for anything non-canonical or malformed."""
+def decode(data: bytes, *, canonical: bool = True) -> Any:
+    """Decode canonical CBOR; raise ``EncodingError`` for anything non-canonical or malformed.
+
+    ``canonical=False`` is for message envelopes whose bytes are never hashed, signed or stored:
+    it skips the canonical-form and deep type checks (tags, indefinite lengths, duplicate keys and
+    excessive nesting are still refused)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EncodingError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -79,6 +83,8 @@ def decode(data: bytes) -> Any:
         raise
     except Exception as exc:  # cbor2 raises several types on garbage
         raise EncodingError(f"malformed CBOR: {exc}") from None
+    if not canonical:
+        return value
     _check(value)
     if cbor2.dumps(value, canonical=True) != data:
         raise EncodingError("non-canonical CBOR (trailing bytes, key order, or a longer form than needed)")
