@@ -38,6 +38,10 @@ def test_cli_runs_a_network_with_faults_and_writes_json(tmp_path):
     assert roles.count("full") == 3
     assert report["timing"]["latency_ms"]["median"] > 0 and report["timing"]["images_per_s"] > 0
     assert set(report["timing"]["phase_share"]) == set(PHASES)
+    # the critical path is one node's share of each phase: less than all 7 nodes run one by one
+    crit = report["timing"]["critical_path_ms"]
+    assert 0 < crit["median"] < report["timing"]["latency_ms"]["median"]
+    assert crit["per_image"] < report["timing"]["ms_per_image"]
     s = report["storage"]
     assert s["losses_survived"] == 2 and s["replication"] > 1
     assert sum(d["total_bytes"] for d in report["per_node"]) == s["stored_bytes"]

@@ -544,13 +544,18 @@ class ConsensusNode:
 
 @dataclass
 class RoundResult:
-    """One round: the block decided (``None``: nothing to decide), views used, per-phase seconds."""
+    """One round: the block decided (``None``: nothing to decide), views used, per-phase seconds.
+
+    ``critical`` is the round's critical path per phase: the slowest local node's handler time,
+    what the phase would take with a core per node and no wire delay (``phases`` is the wall time
+    of this host, which runs its nodes one after another)."""
 
     block: Block | None
     height: int
     views: int
     seconds: float
     phases: dict[str, float]
+    critical: dict[str, float]
 
 
 def _agree(values: Mapping[int, bool], what: str) -> bool:
@@ -565,6 +570,7 @@ def run_round(
 ) -> RoundResult:
     """Drive the local ``nodes`` through one round; every host calls this in step."""
     phases = dict.fromkeys(PHASES, 0.0)
+    critical = dict.fromkeys(PHASES, 0.0)
     start = mark = time.perf_counter()
 
     def tick(phase: str) -> None:
@@ -573,41 +579,59 @@ def run_round(
         phases[phase] += now - mark
         mark = now
 
+    def each(phase: str, method: str, *args: object, per_node: Mapping[int, object] | None = None) -> dict:
+        """``method`` of every local node (``per_node[i]`` appended to node i's arguments), timed one
+        by one: the slowest node is the phase's critical path."""
+        out, slowest = {}, 0.0
+        for i, n in nodes.items():
+            t = time.perf_counter()
+            out[i] = getattr(n, method)(*args, *(() if per_node is None else (per_node[i],)))
+            slowest = max(slowest, time.perf_counter() - t)
+        critical[phase] += slowest
+        return out
+
+    def leader_does(phase: str, method: str, *args: object) -> object:
+        t = time.perf_counter()
+        out = getattr(nodes[leader], method)(*args)
+        critical[phase] += time.perf_counter() - t
+        return out
+
+    def result(block: Block | None, views: int) -> RoundResult:
+        return RoundResult(block, height, views, time.perf_counter() - start, phases, critical)
+
     any_node = next(iter(nodes.values()))
     height, ctx = any_node.h, any_node.ctx
-    got = net.allgather({i: n.sign_requests(requests.get(i, ())) for i, n in nodes.items()})
-    busy = _agree({i: n.on_txs(got[i]) for i, n in nodes.items()}, "the pool")
+    got = net.allgather(each("sign", "sign_requests", per_node={i: requests.get(i, ()) for i in nodes}))
+    busy = _agree(each("sign", "on_txs", per_node=got), "the pool")
     tick("sign")
     if not busy:
-        return RoundResult(None, height, 0, time.perf_counter() - start, phases)
+        return result(None, 0)
     for view in range(ctx.n):
         leader = ctx.leader(height, view)
-        sent = nodes[leader].propose(view) if leader in nodes else None
+        sent = leader_does("propose", "propose", view) if leader in nodes else None
         got = net.scatter(leader, sent)
         tick("propose")
-        prepares = net.allgather({i: n.on_proposal(view, got[i]) for i, n in nodes.items()})
-        votes = {i: n.on_prepares(view, prepares[i]) for i, n in nodes.items()}
+        prepares = net.allgather(each("prepare", "on_proposal", view, per_node=got))
+        votes = each("prepare", "on_prepares", view, per_node=prepares)
         if not _agree({i: bool(n.pool) for i, n in nodes.items()}, "the pool"):
             tick("prepare")
-            return RoundResult(None, height, view + 1, time.perf_counter() - start, phases)
+            return result(None, view + 1)
         tick("prepare")
         commits = net.alltoall(votes)
-        for i, n in nodes.items():
-            n.on_commits(view, commits[i])
+        each("commit", "on_commits", view, per_node=commits)
         tick("commit")
-        block = net.bcast(leader, nodes[leader].block_message(view) if leader in nodes else None)
-        done = _agree({i: n.on_block(view, block[i]) for i, n in nodes.items()}, "the leader's block")
+        message = leader_does("decide", "block_message", view) if leader in nodes else None
+        block = net.bcast(leader, message)
+        done = _agree(each("decide", "on_block", view, per_node=block), "the leader's block")
         if not done:
             offers = net.allgather({i: n.offer_message(view) for i, n in nodes.items()})
-            done = _agree({i: n.on_offers(view, offers[i]) for i, n in nodes.items()}, "the certificates")
+            done = _agree(each("decide", "on_offers", view, per_node=offers), "the certificates")
         tick("decide")
         if done:
-            blocks = {i: n.append_decided() for i, n in nodes.items()}
+            blocks = each("append", "append_decided")
             tick("append")
             hashes = {b.hash for b in blocks.values()}
             if len(hashes) != 1:
                 raise RuntimeError("nodes appended different blocks (a protocol bug)")
-            return RoundResult(
-                next(iter(blocks.values())), height, view + 1, time.perf_counter() - start, phases
-            )
+            return result(next(iter(blocks.values())), view + 1)
     raise Stalled(f"no block decided at height {height} in {ctx.n} views")

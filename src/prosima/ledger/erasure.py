@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from zfec import easyfec
+
 from prosima.ledger.errors import LedgerError
-from prosima.optional import require
 
 MAX_FRAGMENTS = 256
 
@@ -56,14 +57,12 @@ class ErasureCode:
 
     def encode(self, data: bytes) -> list[bytes]:
         """``k + m`` equal-sized fragments; fragment ``i`` is the one stored on the ``i``-th node."""
-        easyfec = require("zfec.easyfec", "mpi")
         if not data:
             data = b"\x00"  # zfec needs one byte; ``decode`` trims to the recorded size
         return list(easyfec.Encoder(self.k, self.n).encode(bytes(data)))
 
     def decode(self, fragments: Mapping[int, bytes], size: int) -> bytes:
         """Rebuild a ``size``-byte payload from any ``k`` fragments (index -> bytes)."""
-        easyfec = require("zfec.easyfec", "mpi")
         usable = {i: f for i, f in fragments.items() if 0 <= i < self.n}
         if len(usable) < self.k:
             raise ErasureError(

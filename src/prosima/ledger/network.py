@@ -194,6 +194,7 @@ class Network:
                 "views": result.views,
                 "seconds": result.seconds,
                 "phases": result.phases,
+                "critical": result.critical,
             }
         )
         return result
@@ -258,6 +259,7 @@ class Network:
                 | {
                     "seconds": max(r["seconds"] for r in rows),
                     "phases": {p: statistics.fmean(r["phases"][p] for r in rows) for p in PHASES},
+                    "critical": {p: max(r["critical"][p] for r in rows) for p in PHASES},
                 }
             )
         stalled = next((p["stalled"] for p in parts if p["stalled"]), None)  # type: ignore[index]
@@ -327,6 +329,7 @@ def build_report(
     kinds = Counter(e[2] for e in events)
     decided = [r for r in rounds if r["txs"]]
     latencies = [r["seconds"] for r in decided]
+    critical = [sum(r["critical"].values()) for r in decided]
     images = sum(r["txs"] for r in decided)
     busy = sum(r["seconds"] for r in rounds)
     phases = {p: sum(r["phases"][p] for r in rounds) for p in PHASES}
@@ -390,6 +393,11 @@ def build_report(
                 "p95": _quantile(latencies, 0.95) * 1e3,
                 "mean": statistics.fmean(latencies) * 1e3 if latencies else float("nan"),
             },
+            "critical_path_ms": {
+                "median": _quantile(critical, 0.5) * 1e3,
+                "p95": _quantile(critical, 0.95) * 1e3,
+                "per_image": sum(critical) / images * 1e3 if images else float("nan"),
+            },
             "ms_per_image": busy / images * 1e3 if images else float("nan"),
             "images_per_s": images / busy if busy else 0.0,
             "phases_s": phases,
@@ -419,6 +427,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"view changes {c['view_changes']}, agreement {report['agreement']}, tip {report['tip']['hash']}",
         f"commit latency median {t['latency_ms']['median']:.1f} ms, p95 {t['latency_ms']['p95']:.1f} ms; "
         f"{t['ms_per_image']:.2f} ms/image, {t['images_per_s']:.1f} images/s",
+        f"critical path (a core per node, no wire delay): median {t['critical_path_ms']['median']:.1f} ms "
+        f"per block, {t['critical_path_ms']['per_image']:.2f} ms/image",
         "time by phase: " + ", ".join(f"{p} {v * 100:.0f}%" for p, v in t["phase_share"].items()),
         f"storage: replication {s['replication'] or 0:.2f}, losses survived {s['losses_survived']}, "
         f"max node {s['max_node_bytes']:,} B, mean node {s['mean_node_bytes']:,.0f} B",
