@@ -20,7 +20,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect medical image files and folders.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print tables, write JSON and save plots.", no_args_is_help=True)
+models_app = typer.Typer(help="Trained weights and their anchored versions.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(ledger_app, name="ledger")
 
@@ -197,6 +199,82 @@ def train_command(
     except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command("train-federated")
+def train_federated_command(
+    config: Path = typer.Option(
+        ..., "--config", help="YAML config with a 'federated' section (see configs/)."
+    ),
+    ledger: Path = typer.Option(..., "--ledger", help="Ledger directory the rounds are anchored on."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a field: section.field=VALUE (VALUE is YAML); repeatable."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (overrides out_dir)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the per-round summary as JSON."),
+) -> None:
+    """Protocol 1: FedAvg over sites on NVIDIA FLARE's simulator; every round's weights anchored."""
+    from prosima.federated.job import run_federated
+    from prosima.ledger.errors import LedgerError
+    from prosima.models.checkpoint import CheckpointError
+    from prosima.models.config import ConfigError, load_config
+    from prosima.optional import MissingExtraError
+
+    try:
+        cfg = load_config(config, list(overrides))
+        summary = run_federated(cfg, ledger, out_dir=out)
+    except (
+        ConfigError,
+        CheckpointError,
+        LedgerError,
+        MissingExtraError,
+        ValueError,
+        FileNotFoundError,
+    ) as exc:
+        raise _fail(str(exc)) from None
+    for r in summary["rounds"]:
+        v = r["validation"]
+        typer.echo(
+            f"round {r['round']}: val PSNR {v['val_psnr']:.2f} dB, weights {r['digest'][:16]}, "
+            f"anchored tx {r['tx'][:16]} at height {r['height']}"
+        )
+    _write_json(summary, json_path)
+
+
+@models_app.command("verify")
+def models_verify_command(
+    weights: Path = typer.Argument(..., help="A checkpoint or exported weights file."),
+    ledger: Path = typer.Option(..., "--ledger", help="Ledger directory to look the weights up in."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the verdict as JSON."),
+) -> None:
+    """Is this weights file an anchored model version, and which round made it? Exit 0 only if so."""
+    from prosima.ledger.directory import Ledger
+    from prosima.ledger.errors import LedgerError
+    from prosima.models.checkpoint import CheckpointError
+    from prosima.provenance.model_versions import find_versions, weights_digest
+
+    try:
+        digest, _ = weights_digest(weights)
+        with Ledger.open(ledger) as led:
+            found = find_versions(led, digest)
+    except (CheckpointError, LedgerError) as exc:
+        raise _fail(str(exc)) from None
+    anchored = any(f["proof_ok"] for f in found)
+    verdict = {"weights": str(weights), "digest": digest, "anchored": anchored, "records": found}
+    if not found:
+        typer.echo(f"NOT ANCHORED: weights {digest} are not a model version on this ledger")
+    for f in found:
+        v = f["version"]
+        where = f"round {v['round']} of {v['rounds']}" if v.get("round") is not None else "no round"
+        sites = ", ".join(s["name"] for s in v.get("sites", [])) or "-"
+        state = "ANCHORED" if f["proof_ok"] else "PROOF FAILED: " + "; ".join(f["proof_problems"])
+        typer.echo(
+            f"{state}: {v['name']} {digest[:16]}, {where}, sites {sites}, tx {f['tx'][:16]} "
+            f"at height {f['height']}"
+        )
+    _write_json(verdict, json_path)
+    if not anchored:
+        raise typer.Exit(1)
 
 
 @bench_app.command("ledger")

@@ -250,6 +250,30 @@ class TrainLoopConfig:
 
 
 @dataclass
+class SiteConfig:
+    """One site of a federated run and the subjects only it holds."""
+
+    name: str = field(default="site-1", metadata=_doc("Site name (a client of the federation)."))
+    subjects: list[str] = field(
+        default_factory=list, metadata=_doc("Subjects held by this site (never shared with another site).")
+    )
+
+
+@dataclass
+class FederatedConfig:
+    """Protocol 1: FedAvg rounds over sites (``prosima train-federated``); restore task only."""
+
+    rounds: int = field(default=5, metadata=_doc("FedAvg rounds; each round's global weights are anchored."))
+    local_steps: int = field(
+        default=200, metadata=_doc("Optimiser steps each site takes per round (on its own subjects).")
+    )
+    sites: list[SiteConfig] = field(
+        default_factory=list,
+        metadata=_doc("The sites; empty = one site per training subject (site-1, site-2, ...)."),
+    )
+
+
+@dataclass
 class Config:
     """One training run."""
 
@@ -297,6 +321,9 @@ class Config:
     )
     optim: OptimConfig = field(default_factory=OptimConfig, metadata=_doc("Optimiser."))
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig, metadata=_doc("Training loop."))
+    federated: FederatedConfig = field(
+        default_factory=FederatedConfig, metadata=_doc("Federated training (Protocol 1).")
+    )
 
     @property
     def output_dir(self) -> Path:
@@ -461,6 +488,22 @@ def _check(cfg: Config) -> None:
         raise ConfigError("fingerprint.dropout must lie in [0, 1)")
     if cfg.threads < 1:
         raise ConfigError("threads must be >= 1")
+    fed = cfg.federated
+    if fed.rounds < 1 or fed.local_steps < 1:
+        raise ConfigError("federated.rounds and federated.local_steps must be >= 1")
+    names = [site.name for site in fed.sites]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"federated.sites: site names must differ, got {names}")
+    held: dict[str, str] = {}
+    for site in fed.sites:
+        if not site.subjects:
+            raise ConfigError(f"federated.sites: {site.name} holds no subjects")
+        for subject in site.subjects:
+            if subject in held and cfg.data.root is not None:
+                raise ConfigError(
+                    f"federated.sites: {subject} is held by both {held[subject]} and {site.name}"
+                )
+            held[subject] = site.name
 
 
 def undocumented_fields() -> list[str]:
@@ -475,6 +518,8 @@ def undocumented_fields() -> list[str]:
         FingerprintConfig,
         OptimConfig,
         TrainLoopConfig,
+        SiteConfig,
+        FederatedConfig,
     ):
         missing += [f"{cls.__name__}.{f.name}" for f in dataclasses.fields(cls) if not f.metadata.get("doc")]
     return missing

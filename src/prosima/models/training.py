@@ -309,7 +309,7 @@ def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
     c = json.loads(json.dumps(cfg))
     for key in ("steps", "val_every", "checkpoint_every", "checkpoint_minutes", "log_every"):
         c["train"].pop(key, None)
-    for key in ("threads", "out_dir", "init"):
+    for key in ("threads", "out_dir", "init", "federated"):
         c.pop(key, None)
     return c
 

@@ -1,0 +1,1 @@
+"""Where the two halves meet: records that tie images and models to the ledger."""

@@ -1,0 +1,109 @@
+"""Model versions on the ledger: anchor a set of weights (Protocol 1, lines 9-12), and say later
+whether a weights file is an anchored version and which training round made it.
+
+A version is named by ``state_digest`` of its weights (SHA-256 over names, shapes and float32
+values), not by the bytes of the file, so the same weights saved twice or re-exported keep their
+name. The transaction's payload is canonical CBOR (which has no floats: metrics are recorded as
+their shortest round-trip decimal text); its index key is the 32-byte digest, so a lookup needs no
+scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.encoding import decode, encode
+from prosima.ledger.errors import LedgerError
+from prosima.ledger.proof import check_document
+from prosima.ledger.transaction import TxKind
+from prosima.models.checkpoint import load_checkpoint, state_digest
+
+RECORD_FORMAT = "prosima.model-version.v1"
+
+
+class ModelVersionError(LedgerError):
+    """A model-version record that is malformed or does not match its weights."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """What the ledger records of one set of weights."""
+
+    digest: str
+    name: str
+    kind: str
+    round: int | None = None
+    rounds: int | None = None
+    sites: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    config_digest: str | None = None
+    seeds: dict[str, int] = field(default_factory=dict)
+    parent: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):
+            raise ModelVersionError(f"digest must be 64 lower-case hex digits, got {self.digest!r}")
+
+    def payload(self) -> bytes:
+        """The canonical CBOR bytes committed to the ledger."""
+        body = {k: v for k, v in asdict(self).items() if v is not None}
+        body["metrics"] = {k: repr(float(v)) for k, v in self.metrics.items()}
+        return encode({"format": RECORD_FORMAT, **body})
+
+    @classmethod
+    def from_payload(cls, data: bytes) -> ModelVersion:
+        """Parse a committed payload; ``ModelVersionError`` when it is not a model-version record."""
+        try:
+            body = decode(data)
+        except LedgerError as exc:
+            raise ModelVersionError(f"not a model-version record: {exc}") from None
+        if not isinstance(body, dict) or body.pop("format", None) != RECORD_FORMAT:
+            raise ModelVersionError(f"not a {RECORD_FORMAT} record")
+        try:
+            body["metrics"] = {k: float(v) for k, v in body.get("metrics", {}).items()}
+            return cls(**body)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ModelVersionError(f"malformed {RECORD_FORMAT} record: {exc}") from None
+
+
+def weights_digest(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """``state_digest`` of the weights in a checkpoint or exported weights file, and its payload."""
+    payload = load_checkpoint(path)
+    return state_digest(payload["model_state"]), payload
+
+
+def anchor_version(ledger: Ledger, version: ModelVersion) -> dict[str, Any]:
+    """Commit ``version`` as one ``model.version`` transaction in its own block."""
+    block = ledger.append([Entry(version.payload(), TxKind.MODEL_VERSION, bytes.fromhex(version.digest))])
+    return {"tx": block.txs[0].tx_id.hex(), "height": block.header.height}
+
+
+def find_versions(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
+    """Every anchored record of the weights ``digest``, oldest first, each with an inclusion proof
+    checked against the ledger's registry (``proof_ok``)."""
+    found = []
+    for tx_id, height, _index in ledger.store.txs_by_key(bytes.fromhex(digest)):
+        tx, _, _ = ledger.store.find_tx(tx_id)
+        if tx.kind != TxKind.MODEL_VERSION:
+            continue
+        version = ModelVersion.from_payload(tx.payload)
+        if version.digest != digest:
+            raise ModelVersionError(
+                f"transaction {tx_id.hex()} is indexed under {digest} but records {version.digest}"
+            )
+        proof = ledger.inclusion_proof(tx_id)
+        check = check_document(proof, registry=ledger.registry)
+        found.append(
+            {
+                "tx": tx_id.hex(),
+                "height": height,
+                "time_us": tx.time,
+                "version": asdict(version),
+                "proof_ok": check.ok,
+                "proof_problems": check.problems,
+            }
+        )
+    return found
