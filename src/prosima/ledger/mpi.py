@@ -202,6 +202,10 @@ class MpiTransport:
         msg = None if n < 0 else bytes(buf)
         return dict.fromkeys(self.local, msg)
 
+    def barrier(self) -> None:
+        """Every rank reached this point."""
+        self._wait(self.comm.Ibarrier())
+
     def gather_objects(self, obj: object) -> list[object] | None:
         """Every rank's ``obj`` at rank 0, in rank order (``None`` on other ranks)."""
         return self.comm.gather(obj, root=0)

@@ -201,6 +201,7 @@ class Network:
 
     def run(self, workload: Sequence[AnchorRequest]) -> dict[str, Any] | None:
         """Run the whole stream in batches, then drain what is left; the report on host 0."""
+        self.transport.barrier()  # host 0 may still be summarising the previous run
         t0 = time.perf_counter()
         step = self.config.batch
         try:

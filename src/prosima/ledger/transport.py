@@ -62,6 +62,10 @@ class Transport(Protocol):
         """Collect one plain object per local node at node 0's host (``None`` elsewhere)."""
         ...
 
+    def barrier(self) -> None:
+        """Return once every host got here (so that no host's clock starts while another still works)."""
+        ...
+
 
 def _size(msg: Msg) -> int:
     return len(msg) if msg is not None else 0
@@ -115,6 +119,9 @@ class LocalTransport:
         """See ``Transport.bcast``."""
         self.bytes_sent += _size(sent) * (self.size - 1)
         return dict.fromkeys(self.local, sent)
+
+    def barrier(self) -> None:
+        """One host: nothing to wait for."""
 
     def gather_objects(self, obj: object) -> list[object] | None:
         """In process there is nothing to gather: the caller already holds every node."""

@@ -499,6 +499,8 @@ def _check(cfg: Config) -> None:
         if not site.subjects:
             raise ConfigError(f"federated.sites: {site.name} holds no subjects")
         for subject in site.subjects:
+            if cfg.data.root is not None and subject in cfg.data.val_subjects:
+                raise ConfigError(f"federated.sites: {site.name} holds {subject}, a validation subject")
             if subject in held and cfg.data.root is not None:
                 raise ConfigError(
                     f"federated.sites: {subject} is held by both {held[subject]} and {site.name}"

@@ -1,0 +1,110 @@
+"""Model versions on the ledger: records round-trip, anchoring and lookup, and ``prosima models
+verify`` says anchored (exit 0) only for the exact anchored weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from prosima.cli import app
+from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.encoding import encode
+from prosima.ledger.transaction import TxKind
+from prosima.models.checkpoint import save_checkpoint, state_digest
+from prosima.models.unet import HybridUNet
+from prosima.provenance.model_versions import (
+    ModelVersion,
+    ModelVersionError,
+    anchor_version,
+    find_versions,
+    weights_digest,
+)
+
+runner = CliRunner()
+
+
+def _weights(path, seed=0):
+    torch.manual_seed(seed)
+    model = HybridUNet([4, 8], 1, 0, 1, 2, 0, 4, True)
+    save_checkpoint(
+        path, {"kind": "generator", "spec": model.spec.to_dict(), "model_state": model.state_dict()}
+    )
+    return state_digest(model.state_dict())
+
+
+def _version(digest, round_number=0):
+    return ModelVersion(
+        digest=digest,
+        name="g",
+        kind="generator",
+        round=round_number,
+        rounds=2,
+        sites=[{"name": "site-1", "subjects": ["A"], "n_slices": 3}],
+        metrics={"val_psnr": 31.25, "val_ssim": 0.1 + 0.2},
+        config_digest="ab" * 32,
+        seeds={"init": 0},
+    )
+
+
+def test_record_round_trips_through_canonical_cbor():
+    v = _version("0f" * 32)
+    again = ModelVersion.from_payload(v.payload())
+    assert again == v and again.metrics["val_ssim"] == 0.1 + 0.2  # floats survive exactly
+    assert v.payload() == again.payload()
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"\xff\x00", "not a model-version record"),
+        (encode({"format": "other"}), "not a prosima.model-version.v1 record"),
+        (encode({"format": "prosima.model-version.v1", "digest": "00" * 32}), "malformed"),
+        (encode({"format": "prosima.model-version.v1", "digest": "zz", "name": "g", "kind": "g"}), "hex"),
+    ],
+)
+def test_bad_records_are_refused_by_name(payload, message):
+    with pytest.raises(ModelVersionError, match=message):
+        ModelVersion.from_payload(payload)
+
+
+def test_anchor_then_find_with_a_checked_proof(tmp_path):
+    digest = _weights(tmp_path / "w.pt")
+    assert weights_digest(tmp_path / "w.pt")[0] == digest
+    with Ledger.init(tmp_path / "ledger", nodes=4) as ledger:
+        ledger.append([Entry(b"not a model", TxKind.DATA, bytes.fromhex(digest))])  # same key, other kind
+        first = anchor_version(ledger, _version(digest, 0))
+        second = anchor_version(ledger, _version(digest, 1))
+        found = find_versions(ledger, digest)
+        assert [f["tx"] for f in found] == [first["tx"], second["tx"]]
+        assert all(f["proof_ok"] and not f["proof_problems"] for f in found)
+        assert [f["version"]["round"] for f in found] == [0, 1]
+        assert find_versions(ledger, "11" * 32) == []
+
+
+def test_models_verify_cli(tmp_path):
+    digest = _weights(tmp_path / "w.pt")
+    _weights(tmp_path / "other.pt", seed=1)
+    with Ledger.init(tmp_path / "ledger", nodes=4) as ledger:
+        anchor_version(ledger, _version(digest, 1))
+    ok = runner.invoke(app, ["models", "verify", str(tmp_path / "w.pt"), "--ledger", str(tmp_path / "ledger"),
+                             "--json", str(tmp_path / "v.json")])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert "ANCHORED: g" in ok.stdout and "round 1 of 2" in ok.stdout and "site-1" in ok.stdout
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert verdict["anchored"] and verdict["digest"] == digest
+    other = runner.invoke(
+        app, ["models", "verify", str(tmp_path / "other.pt"), "--ledger", str(tmp_path / "ledger")]
+    )
+    assert other.exit_code == 1 and "NOT ANCHORED" in other.stdout
+    (tmp_path / "junk.pt").write_text("not weights")
+    junk = runner.invoke(
+        app, ["models", "verify", str(tmp_path / "junk.pt"), "--ledger", str(tmp_path / "ledger")]
+    )
+    assert junk.exit_code == 2 and "not a readable checkpoint" in junk.output
+    nowhere = runner.invoke(
+        app, ["models", "verify", str(tmp_path / "w.pt"), "--ledger", str(tmp_path / "none")]
+    )
+    assert nowhere.exit_code == 2 and "not a ledger directory" in nowhere.output
