@@ -200,3 +200,16 @@ def test_beyond_the_bound_the_oracle_sees_the_fork():
     net, report, oracle, _wl, _ = run(n, seed=3, schedule=schedule, images=3, batch=1, hubs=0)
     assert not report["faulty_tolerated"]
     assert any(len(h) > 1 for h in oracle.certified(net).values())
+
+
+def test_twenty_nodes_with_the_six_top_hubs_faulty():
+    """The paper's N = 20, with f = 6 faulty nodes taken from the top of the degree order."""
+    n = 20
+    hubs = Overlay.barabasi_albert(n, 2, 2).hubs(6)
+    behaviours = [Behaviour.EQUIVOCATE, Behaviour.DOUBLE_SIGN, Behaviour.GARBAGE, Behaviour.SILENT,
+                  Behaviour.CRASH_LEADER, Behaviour.EQUIVOCATE]  # fmt: skip
+    schedule = FaultSchedule(tuple(Fault(i, b) for i, b in zip(hubs, behaviours, strict=True)))
+    net, report, oracle, wl, _ = run(n, seed=2, schedule=schedule, images=6, batch=2, hubs=3)
+    assert report["faulty_tolerated"]
+    assert_safe(net, report, oracle)
+    assert_live(net, report, wl)
