@@ -87,3 +87,24 @@ def test_shipped_weights_load_and_match_their_card(name):
     assert state_digest(model.state_dict()) == card.state_digest
     assert json.loads((WEIGHTS_DIR / f"{name}.card.json").read_text())["sha256"] == card.sha256
     assert np.isfinite(card.parameters)
+
+
+@pytest.mark.skipif(
+    not {"prosima-full", "semantic-encoder"} <= set(available_pretrained()),
+    reason="the full model and its semantic encoder are not shipped",
+)
+def test_shipped_full_model_restores_a_noisy_slice_better_than_the_input():
+    """The shipped generator, conditioned on the shipped encoder's fingerprint of the clean slice,
+    beats the noisy input on an unseen brain (the embedded MNI152 template), at batch 1."""
+    from prosima.imaging.corruption import gaussian_noise
+    from prosima.imaging.datasets import embedded_default_slices
+    from prosima.imaging.metrics import psnr
+    from prosima.models.fingerprint import compute_fingerprints
+    from prosima.models.inference import restore
+
+    clean = embedded_default_slices(max_slices_per_volume=3)[1].image
+    noisy = gaussian_noise(clean, 0.1, seed=0).image
+    encoder, generator = load_pretrained("semantic-encoder"), load_pretrained("prosima-full")
+    restored = restore(generator, noisy, compute_fingerprints(encoder, clean, 16))
+    assert restored.shape == clean.shape and np.isfinite(restored).all()
+    assert psnr(clean, restored, 1.0) > psnr(clean, noisy, 1.0) + 2.0
