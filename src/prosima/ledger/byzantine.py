@@ -314,25 +314,19 @@ class Adversary:
         """As leader, the block broadcast: crash, silence, garbage, or a forged block."""
         if self.fault.behaviour is Behaviour.CRASH_LEADER and node.h >= self.fault.start:
             self.crashed = True
-        mode = self._mode(node, "block", view)
-        if mode is Behaviour.SILENT:
-            return None
-        if mode is Behaviour.GARBAGE:
-            return self._garbage(node, view, "block")
-        if mode is Behaviour.EQUIVOCATE:
-            try:
-                return self._forged(node, view)
-            except EncodingError:
-                return None
-        return msg
+        return self._decided(node, view, "block", msg)
 
     def offer(self, node: ConsensusNode, view: int, msg: Msg) -> Contribution:
         """The certificate offered after a failed broadcast."""
-        mode = self._mode(node, "offer", view)
+        return self._decided(node, view, "offer", msg)
+
+    def _decided(self, node: ConsensusNode, view: int, phase: str, msg: Msg) -> Msg:
+        """A decided block as this fault sends it: silence, garbage, a forgery, or as it is."""
+        mode = self._mode(node, phase, view)
         if mode is Behaviour.SILENT:
             return None
         if mode is Behaviour.GARBAGE:
-            return self._garbage(node, view, "offer")
+            return self._garbage(node, view, phase)
         if mode is Behaviour.EQUIVOCATE:
             try:
                 return self._forged(node, view)
