@@ -29,9 +29,9 @@ def plan_sites(cfg: Config) -> list[SiteConfig]:
     """The configured sites, or one site per training subject."""
     if cfg.federated.sites:
         return list(cfg.federated.sites)
-    train, _ = default_split(cfg.data.root, cfg.data.train_subjects, cfg.data.val_subjects)
     if cfg.data.root is None:
         return [SiteConfig("site-1", [EMBEDDED_SUBJECT]), SiteConfig("site-2", [EMBEDDED_SUBJECT])]
+    train, _ = default_split(cfg.data.root, cfg.data.train_subjects, cfg.data.val_subjects)
     return [SiteConfig(f"site-{i + 1}", [s]) for i, s in enumerate(train)]
 
 

@@ -34,9 +34,9 @@ leader decides (at most f + 1 views per height), and every rank runs the same co
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from prosima.ledger.block import Block, BlockHeader, build_header
 from prosima.ledger.crypto import SIGN_BLOCK, SIGN_TX, NodeKey, block_hash
@@ -52,6 +52,7 @@ from prosima.ledger.voting import VotingPower
 if TYPE_CHECKING:
     from prosima.ledger.byzantine import Adversary
 
+V = TypeVar("V", Prepare, Commit)
 MAX_SKEW_US = 1_000_000
 NO_PROPOSER = bytes(16)
 PHASES = ("sign", "propose", "prepare", "commit", "decide", "append")
@@ -357,22 +358,27 @@ class ConsensusNode:
             msg = Prepare(self.h, view, header, ids, tuple(self.rejected)).encode()
         return self.fault.prepare(self, view, msg) if self.fault else msg
 
+    def _votes(self, kind: type[V], view: int, received: Sequence[Msg]) -> Iterator[tuple[int, V]]:
+        """The decodable ``kind`` messages of this height and view, with their senders (a malformed
+        one is recorded against its sender, a silent one skipped)."""
+        for sender, data in enumerate(received):
+            if data is None:
+                continue
+            try:
+                vote = kind.decode(data)
+            except EncodingError:
+                self._event("malformed message", sender)
+                continue
+            if vote.height == self.h and vote.view == view:
+                yield sender, vote
+
     def on_prepares(self, view: int, received: Sequence[Msg]) -> list[Msg] | None:
         """Count prepares; lock on a quorum's value; return the commit vote for each node."""
         voters: dict[bytes, set[int]] = {}
         info: dict[bytes, list[Prepare]] = {}
         claims: dict[int, Sequence[bytes]] = {}
         prepares = []
-        for sender, data in enumerate(received):
-            if data is None:
-                continue
-            try:
-                p = Prepare.decode(data)
-            except EncodingError:
-                self._event("malformed message", sender)
-                continue
-            if p.height != self.h or p.view != view:
-                continue
+        for sender, p in self._votes(Prepare, view, received):
             if p.rejected:
                 claims[sender] = p.rejected
             if p.header:
@@ -433,16 +439,7 @@ class ConsensusNode:
         target = self.quorum.header if self.quorum is not None else None
         digest = block_hash(target) if target is not None else b""
         valid = self.valid_sigs.setdefault(digest, {}) if target is not None else {}
-        for sender, data in enumerate(received):
-            if data is None:
-                continue
-            try:
-                c = Commit.decode(data)
-            except EncodingError:
-                self._event("malformed message", sender)
-                continue
-            if c.height != self.h or c.view != view:
-                continue
+        for sender, c in self._votes(Commit, view, received):
             if target is not None and c.block_hash == digest:
                 if sender in valid and valid[sender] == c.signature:
                     continue
