@@ -319,5 +319,7 @@ def bench_consensus_command(
         raise _fail(str(exc)) from None
 
 
+from prosima import provenance_cli  # noqa: E402, F401  (registers anchor, restore, verify, demo)
+
 if __name__ == "__main__":
     app()

@@ -107,3 +107,26 @@ def find_versions(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def anchor_model(ledger: Ledger, ref: str) -> dict[str, Any]:
+    """Anchor the weights ``ref`` (``pretrained:NAME`` or a file) unless already anchored."""
+    from prosima.models.pretrained import PRETRAINED_PREFIX, verify_pretrained
+
+    if ref.startswith(PRETRAINED_PREFIX):
+        path, _card = verify_pretrained(ref.removeprefix(PRETRAINED_PREFIX))
+    else:
+        path = Path(ref)
+    digest, payload = weights_digest(path)
+    name = str(payload.get("name") or Path(path).stem)
+    found = [f for f in find_versions(ledger, digest) if f["proof_ok"]]
+    if found:
+        return {
+            "name": name,
+            "digest": digest,
+            "tx": found[0]["tx"],
+            "height": found[0]["height"],
+            "existing": True,
+        }
+    version = ModelVersion(digest=digest, name=name, kind=str(payload.get("kind", "generator")))
+    return {"name": name, "digest": digest, **anchor_version(ledger, version), "existing": False}

@@ -1,0 +1,94 @@
+"""An in-memory index of the image records on a ledger, for what the store's key index cannot
+answer: which records share shard digests with an image (tamper localisation), and which anchored
+image is semantically nearest (retrieval). Built by one scan, then refreshed block by block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prosima.ledger.directory import Ledger
+from prosima.ledger.transaction import Transaction, TxKind
+from prosima.provenance.records import AnchorRecord, RestorationRecord
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """One image record and the transaction that holds it."""
+
+    tx: str
+    height: int
+    time_us: int
+    signer: str
+    record: AnchorRecord | RestorationRecord
+
+    @property
+    def kind(self) -> str:
+        return "anchor" if isinstance(self.record, AnchorRecord) else "restoration"
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        return self.record.shape if isinstance(self.record, AnchorRecord) else None
+
+    @property
+    def shard_pixels(self) -> list[str]:
+        r = self.record
+        return r.shard_pixels if isinstance(r, AnchorRecord) else r.output_shard_pixels
+
+    def tx_info(self) -> dict[str, object]:
+        """The transaction as the exports describe it."""
+        return {"tx": self.tx, "height": self.height, "time_us": self.time_us, "signer": self.signer}
+
+
+@dataclass
+class RecordIndex:
+    """Every anchor and restoration on ``ledger``, by tx id and by shard digest."""
+
+    ledger: Ledger
+    by_tx: dict[str, Indexed] = field(default_factory=dict)
+    by_shard: dict[str, set[str]] = field(default_factory=dict)
+    anchors: list[Indexed] = field(default_factory=list)
+    height: int = -1
+
+    def refresh(self) -> RecordIndex:
+        """Read the blocks appended since the last refresh."""
+        store = self.ledger.store
+        for raw in store.raw_blocks(self.height + 1):
+            for tid, data in zip(raw.tx_ids or (), raw.txs, strict=True):
+                tx = Transaction.decode(data)
+                record: AnchorRecord | RestorationRecord
+                if tx.kind == TxKind.IMAGE_ANCHORED:
+                    record = AnchorRecord.from_payload(tx.payload)
+                elif tx.kind == TxKind.IMAGE_RESTORED:
+                    record = RestorationRecord.from_payload(tx.payload)
+                else:
+                    continue
+                item = Indexed(tid.hex(), raw.position, tx.time, tx.signer.hex(), record)
+                self.by_tx[item.tx] = item
+                if item.kind == "anchor":
+                    self.anchors.append(item)
+                for digest in item.shard_pixels:
+                    self.by_shard.setdefault(digest, set()).add(item.tx)
+            self.height = raw.position
+        return self
+
+    def anchor(self, tx: str) -> Indexed:
+        """The anchor held by transaction ``tx``; ``KeyError`` with a clear message otherwise."""
+        self.refresh()
+        item = self.by_tx.get(tx)
+        if item is None or item.kind != "anchor":
+            raise KeyError(f"no anchored image with record id {tx} on this ledger")
+        return item
+
+    def sharing_shards(self, shard_pixels: list[str]) -> list[tuple[Indexed, int]]:
+        """Records with the same number of shards sharing at least one shard digest at the same
+        position, most shared first."""
+        self.refresh()
+        counts: dict[str, int] = {}
+        for pos, digest in enumerate(shard_pixels):
+            for tx in self.by_shard.get(digest, ()):
+                item = self.by_tx[tx]
+                theirs = item.shard_pixels
+                if len(theirs) == len(shard_pixels) and theirs[pos] == digest:
+                    counts[tx] = counts.get(tx, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], self.by_tx[kv[0]].height, kv[0]))
+        return [(self.by_tx[tx], n) for tx, n in ranked]

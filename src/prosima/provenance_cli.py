@@ -1,0 +1,211 @@
+"""The image-provenance commands: ``anchor``, ``restore``, ``verify``, ``models anchor``.
+
+Exit status: 0 success (for ``verify``: these exact pixels are on the ledger), 1 a negative
+verdict, 2 an error (bad input, not a ledger, a forged fingerprint); an error writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from prosima.cli import _fail, _write_json, app, models_app
+
+CONSENSUS_HELP = "How records are committed: inproc (the ledger's nodes run consensus here), mpi, direct."
+
+
+def _open(ledger: Path, consensus: str, encoder: str = "pretrained:semantic-encoder"):  # noqa: ANN202
+    from prosima.ledger.directory import Ledger
+    from prosima.provenance.context import Provenance
+
+    led = Ledger.open(ledger)
+    try:
+        return Provenance.open(led, encoder=encoder, consensus=consensus)
+    except BaseException:
+        led.close()
+        raise
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from prosima.imaging.validation import ImageError
+    from prosima.ledger.errors import LedgerError
+    from prosima.models.checkpoint import CheckpointError
+
+    return (ImageError, LedgerError, CheckpointError, ValueError, FileNotFoundError, KeyError)
+
+
+@app.command("anchor")
+def anchor_command(
+    images: list[Path] = typer.Argument(
+        ..., help="Image files (PNG, .npy, NIfTI, DICOM) or DICOM series folders."
+    ),
+    ledger: Path = typer.Option(..., "--ledger", help="Ledger directory (see 'prosima ledger init')."),
+    consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
+    batch: int = typer.Option(16, help="Images per consensus round."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the records as JSON."),
+) -> None:
+    """Protocol 2: shard, hash and fingerprint each image (each slice of a volume), commit the records."""
+    from prosima.provenance.anchor import anchor_images, read_inputs
+
+    try:
+        items = read_inputs(images)
+        prov = _open(ledger, consensus)
+        try:
+            done = anchor_images(prov, items, batch=batch)
+        finally:
+            prov.ledger.close()
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    for a in done:
+        where = a.source.get("file", "") + (f" slice {a.source['slice']}" if "slice" in a.source else "")
+        typer.echo(f"anchored {where}: record {a.tx} root {a.record.root.hex()} height {a.height}")
+    _write_json([a.to_json() for a in done], json_path)
+
+
+@app.command("restore")
+def restore_command(
+    corrupted: Path = typer.Argument(..., help="The corrupted 2-D image."),
+    ledger: Path = typer.Option(..., "--ledger", help="Ledger directory holding the anchored original."),
+    out: Path = typer.Option(..., "--out", help="Output file (.png, .npy, .nii[.gz]; .dcm for DICOM input)."),
+    record: str | None = typer.Option(None, "--record", help="Record id of the original; default: nearest."),
+    model: str = typer.Option("pretrained:prosima-full", help="Generator: pretrained:NAME or a checkpoint."),
+    consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the restoration record as JSON."),
+) -> None:
+    """Protocol 3: restore conditioned on the anchored fingerprints; commit the restoration."""
+    from prosima.provenance.restore import Generator, restore_file
+
+    try:
+        generator = Generator.load(model)
+        prov = _open(ledger, consensus)
+        try:
+            done = restore_file(prov, corrupted, out, generator, record_tx=record)
+        finally:
+            prov.ledger.close()
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    m = done.match
+    how = "given record" if m["method"] == "record" else f"nearest, similarity {m['similarity']:.3f}"
+    typer.echo(f"original {m['tx']} ({how})")
+    typer.echo(f"restored {corrupted} -> {done.out}: record {done.tx} height {done.height}")
+    if not done.model_anchored:
+        typer.secho(
+            f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
+            "its outputs will not verify ('prosima models anchor')",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    _write_json(done.to_json(), json_path)
+
+
+@app.command("verify")
+def verify_command(
+    image: Path = typer.Argument(..., help="The 2-D image to verify."),
+    ledger: Path = typer.Option(..., "--ledger", help="Ledger directory."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the verdict, with its proof, as JSON."),
+    heatmap: Path | None = typer.Option(None, "--heatmap", help="Write the tamper heatmap as PNG."),
+    prov_path: Path | None = typer.Option(None, "--prov", help="Write the record as W3C PROV-JSON."),
+    intoto_path: Path | None = typer.Option(
+        None, "--intoto", help="Write the record as an in-toto statement."
+    ),
+) -> None:
+    """Is this exactly an anchored image or a trusted restoration? Which shards differ? Exit 0 if exact."""
+    from prosima.imaging.io import read_image
+    from prosima.provenance.intensity import model_range, to_model
+    from prosima.provenance.verify import verify_loaded
+
+    try:
+        loaded = read_image(image)
+        prov = _open(ledger, "direct")
+        try:
+            verdict = verify_loaded(prov, loaded)
+            _exports(prov, verdict, prov_path, intoto_path)
+        finally:
+            prov.ledger.close()
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    _print_verdict(verdict)
+    _write_json(verdict.to_json(), json_path)
+    if heatmap is not None:
+        from prosima.provenance.heatmap import save_heatmap
+
+        unit = to_model(loaded.array, model_range(loaded))
+        save_heatmap(heatmap, unit, prov.k, verdict.differing_shards, verdict.shard_cosines, verdict.status)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None) -> None:  # noqa: ANN001
+    if prov_path is None and intoto_path is None:
+        return
+    from prosima.provenance.exports import intoto_statement, prov_document
+
+    rec = verdict.record or {}
+    target = rec.get("tx") or (verdict.nearest or {}).get("tx")
+    if target is None:
+        raise ValueError("no record to export: the image matches nothing on the ledger")
+    item = prov.index.by_tx[target]
+    if item.kind == "anchor":
+        args = (item.record, item.tx_info(), None, None, None)
+    else:
+        original = prov.index.anchor(item.record.original)
+        args = (original.record, original.tx_info(), item.record, item.tx_info(), verdict.model)
+    _write_json(prov_document(*args), prov_path)
+    _write_json(intoto_statement(*args), intoto_path)
+
+
+def _print_verdict(v) -> None:  # noqa: ANN001
+    head = {
+        "anchored-original": "EXACT: an anchored original",
+        "recorded-restoration": "EXACT: the recorded output of a restoration",
+        "tampered": "CHANGED: shares shards with a record, others differ",
+        "changed": "CHANGED: no shard matches any record",
+        "not-on-ledger": "UNKNOWN: nothing on the ledger resembles it",
+    }[v.status]
+    typer.echo(("VERIFIED " if v.ok else "NOT VERIFIED ") + head)
+    if v.record:
+        b = v.block or {}
+        typer.echo(
+            f"  record {v.record['tx']} height {v.record['height']}; inclusion proof "
+            f"{'ok' if v.proof and v.proof['ok'] else 'FAILED'}; "
+            f"quorum {b.get('signatures')}/{b.get('nodes')} "
+            f"(threshold {b.get('threshold')}) {'ok' if b.get('quorum_ok') else 'FAILED'}"
+        )
+    if v.nearest:
+        n = v.nearest
+        typer.echo(
+            f"  nearest record {n['tx']} ({n['kind']}, by {n['method']}, {n['shared']} shards shared), "
+            f"similarity {n.get('similarity', float('nan')):.3f}"
+        )
+        typer.echo(f"  differing shards: {v.differing_shards}")
+    if v.shard_cosines is not None:
+        verdict = "faithful" if not v.unfaithful_shards else f"NOT faithful in shards {v.unfaithful_shards}"
+        typer.echo(
+            f"  semantic: min shard cosine {min(v.shard_cosines):.3f} (threshold {v.threshold}): {verdict}"
+        )
+    if v.model:
+        state = "anchored" if v.model["anchored"] else "NOT anchored"
+        typer.echo(f"  model {v.model['name']} {v.model['digest'][:16]}: {state}")
+    for r in v.reasons:
+        typer.echo(f"  - {r}")
+
+
+@models_app.command("anchor")
+def models_anchor_command(
+    weights: str = typer.Argument(..., help="pretrained:NAME or a checkpoint / exported weights file."),
+    ledger: Path = typer.Option(..., "--ledger", help="Ledger directory."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the record as JSON."),
+) -> None:
+    """Anchor a set of weights as a model version (skipped when already anchored)."""
+    from prosima.ledger.directory import Ledger
+    from prosima.provenance.model_versions import anchor_model
+
+    try:
+        with Ledger.open(ledger) as led:
+            result = anchor_model(led, weights)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    state = "already anchored" if result["existing"] else "anchored"
+    typer.echo(f"{state}: {result['name']} {result['digest']} tx {result['tx']} height {result['height']}")
+    _write_json(result, json_path)
