@@ -125,6 +125,16 @@ class PartialReplica:
         self.txs: dict[bytes, bytes] = {}
         self._bytes = 0
 
+    @classmethod
+    def at_tip(
+        cls, registry: Registry, keep: Callable[[bytes, Transaction], bool], state: ChainState
+    ) -> PartialReplica:
+        """A replica that starts at ``state`` (a chain's tip and log, kept by the replica and
+        extended in place: pass a copy) instead of the empty chain; it keeps nothing from before."""
+        replica = cls(registry, keep)
+        replica.state = state
+        return replica
+
     @property
     def height(self) -> int:
         """See ``Replica``."""

@@ -79,16 +79,20 @@ class RecordIndex:
             raise KeyError(f"no anchored image with record id {tx} on this ledger")
         return item
 
-    def sharing_shards(self, shard_pixels: list[str]) -> list[tuple[Indexed, int]]:
-        """Records with the same number of shards sharing at least one shard digest at the same
-        position, most shared first."""
+    def sharing_shards(self, shard_pixels: list[str]) -> list[tuple[Indexed, int, int]]:
+        """Records with as many shards that share shard digests at the same position with
+        ``shard_pixels``: ``(record, shared, unique)``, where ``unique`` counts the shared digests
+        that no other record holds (a blank background shard is shared by many images and says
+        little; a shard of anatomy held by one record says which image this was). Most unique first."""
         self.refresh()
-        counts: dict[str, int] = {}
+        shared: dict[str, int] = {}
+        unique: dict[str, int] = {}
         for pos, digest in enumerate(shard_pixels):
-            for tx in self.by_shard.get(digest, ()):
-                item = self.by_tx[tx]
-                theirs = item.shard_pixels
+            holders = self.by_shard.get(digest, set())
+            for tx in holders:
+                theirs = self.by_tx[tx].shard_pixels
                 if len(theirs) == len(shard_pixels) and theirs[pos] == digest:
-                    counts[tx] = counts.get(tx, 0) + 1
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], self.by_tx[kv[0]].height, kv[0]))
-        return [(self.by_tx[tx], n) for tx, n in ranked]
+                    shared[tx] = shared.get(tx, 0) + 1
+                    unique[tx] = unique.get(tx, 0) + (len(holders) == 1)
+        ranked = sorted(shared, key=lambda tx: (-unique[tx], -shared[tx], self.by_tx[tx].height, tx))
+        return [(self.by_tx[tx], shared[tx], unique[tx]) for tx in ranked]

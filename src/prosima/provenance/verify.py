@@ -149,27 +149,30 @@ def verify_array(prov: Provenance, array: np.ndarray, value_range: tuple[float, 
     verdict.status = "not-on-ledger"
     verdict.reasons.append("these exact pixels are not on the ledger")
     _, shards = shard_digests(array, prov.k)
-    mine = [s.hex() for s in shards]
-    sharing = index.sharing_shards(mine)
+    sharing = [c for c in index.sharing_shards([s.hex() for s in shards]) if c[2] > 0]
     nearest: Indexed | None = None
     if sharing:
-        nearest, shared = sharing[0]
-        verdict.differing_shards = differing_shards(shards, [bytes.fromhex(s) for s in nearest.shard_pixels])
-        verdict.nearest = {
-            "method": "shared-shards",
-            "shared": shared,
-            "kind": nearest.kind,
-            **nearest.tx_info(),
-        }
+        nearest, shared, unique = sharing[0]
+        method = "shared-shards"
         verdict.status = "tampered"
     else:
         query = compute_fingerprints(prov.encoder, unit, prov.k)
         best = prov.nearest_anchor(query)
         if best is not None:
             nearest = best[0]
-            verdict.differing_shards = list(range(prov.k))
-            verdict.nearest = {"method": "semantic", "shared": 0, "kind": "anchor", **nearest.tx_info()}
+            theirs = nearest.shard_pixels
+            shared, unique = sum(a.hex() == b for a, b in zip(shards, theirs, strict=True)), 0
+            method = "semantic"
             verdict.status = "changed"
+    if nearest is not None:
+        verdict.differing_shards = differing_shards(shards, [bytes.fromhex(s) for s in nearest.shard_pixels])
+        verdict.nearest = {
+            "method": method,
+            "shared": shared,
+            "unique": unique,
+            "kind": nearest.kind,
+            **nearest.tx_info(),
+        }
     if nearest is not None:
         try:
             cos = _cosines(prov, unit, _original_of(prov, nearest))

@@ -1,0 +1,1 @@
+"""End-to-end jobs built from both halves: the demo and the pipeline benchmark."""
