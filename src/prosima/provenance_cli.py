@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from prosima.cli import _fail, _write_json, app, models_app
+from prosima.cli import _fail, _write_json, app, bench_app, models_app
 
 CONSENSUS_HELP = "How records are committed: inproc (the ledger's nodes run consensus here), mpi, direct."
 
@@ -248,3 +248,37 @@ def demo_command(
         f"{report['seconds_total']:.0f} s"
     )
     typer.echo(f"report: {out / 'report.html'}")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline_command(
+    data: Path | None = typer.Option(
+        None, "--data", help="BraTS folder (all four contrasts are used); default: embedded MNI152 brain."
+    ),
+    workloads: str = typer.Option("200,400,600,800,1000", help="Comma-separated workload sizes (images)."),
+    nodes: int = typer.Option(20, help="Ledger nodes running consensus."),
+    sigma: float = typer.Option(0.05, help="Gaussian noise sigma of the corrupted copies."),
+    batch: int = typer.Option(16, help="Images anchored per consensus round."),
+    tamper_slices: int = typer.Option(100, help="Slices the tamper suite runs on."),
+    consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
+    seed: int = typer.Option(0, help="Seed of slice order and noise."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write results as JSON (figure beside it)."),
+) -> None:
+    """End to end per image (anchor, restore, verify) at N nodes, and the tamper suite's rates."""
+    from prosima.bench.pipeline import run_pipeline_bench
+
+    try:
+        sizes = [int(w) for w in workloads.split(",") if w.strip()]
+        run_pipeline_bench(
+            data,
+            workloads=sizes,
+            nodes=nodes,
+            sigma=sigma,
+            batch=batch,
+            tamper_slices=tamper_slices,
+            consensus=consensus,
+            seed=seed,
+            json_path=json_path,
+        )
+    except _errors() as exc:
+        raise _fail(str(exc)) from None

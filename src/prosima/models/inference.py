@@ -43,14 +43,26 @@ def restore_by_shards(
     k: int = 16,
     overlap: int = 16,
 ) -> np.ndarray:
-    """Restore each of ``k`` GFT shards with ``overlap`` pixels of neighbourhood, then blend them."""
+    """Restore each of ``k`` GFT shards with ``overlap`` pixels of neighbourhood, then blend them.
+
+    Shards of one extent go through the network as one batch (a 4x4 grid has at most four extents).
+    """
     img = check_image(noisy, "noisy", ndim=(2,))
     fp, index = _conditioning(model, fingerprint, img.shape)
     grid = plan_shards(img.shape, k, overlap)
-    pieces = []
+    by_extent: dict[tuple[int, ...], list[int]] = {}
+    for shard in grid.shards:
+        by_extent.setdefault(tuple(b - a for a, b in shard.extent), []).append(shard.index)
+    pieces: list[np.ndarray | None] = [None] * len(grid.shards)
     with inference(model):
-        for shard in grid.shards:
-            x = torch.from_numpy(np.ascontiguousarray(img[shard.slices]))[None, None]
-            idx = None if index is None else torch.from_numpy(np.ascontiguousarray(index[shard.slices]))
-            pieces.append(model(x, fp, idx)[0, 0].numpy())
-    return merge(grid, pieces, blend=True)
+        for members in by_extent.values():
+            cuts = [grid.shards[i].slices for i in members]
+            x = torch.from_numpy(np.stack([img[c] for c in cuts]))[:, None]
+            fps = idx = None
+            if fp is not None and index is not None:
+                fps = fp.expand(len(members), -1, -1)
+                idx = torch.from_numpy(np.stack([index[c] for c in cuts]))
+            out = model(x, fps, idx)[:, 0].numpy()
+            for j, i in enumerate(members):
+                pieces[i] = out[j]
+    return merge(grid, pieces, blend=True)  # type: ignore[arg-type]
