@@ -72,18 +72,28 @@ def restore_command(
     model: str = typer.Option("pretrained:prosima-full", help="Generator: pretrained:NAME or a checkpoint."),
     consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
     json_path: Path | None = typer.Option(None, "--json", help="Write the restoration record as JSON."),
+    c2pa_certs: Path | None = typer.Option(
+        None,
+        "--c2pa",
+        help="Sign a C2PA manifest (the in-toto statement) into a PNG output; certs kept here.",
+    ),
 ) -> None:
     """Protocol 3: restore conditioned on the anchored fingerprints; commit the restoration."""
+    from prosima.optional import MissingExtraError
     from prosima.provenance.restore import Generator, restore_file
 
+    if c2pa_certs is not None and out.suffix.lower() != ".png":
+        raise _fail("--c2pa manifests are signed into PNG outputs only")
     try:
         generator = Generator.load(model)
         prov = _open(ledger, consensus)
         try:
             done = restore_file(prov, corrupted, out, generator, record_tx=record)
+            if c2pa_certs is not None:
+                _sign_c2pa(prov, done, c2pa_certs)
         finally:
             prov.ledger.close()
-    except _errors() as exc:
+    except (*_errors(), MissingExtraError) as exc:
         raise _fail(str(exc)) from None
     m = done.match
     how = "given record" if m["method"] == "record" else f"nearest, similarity {m['similarity']:.3f}"
@@ -97,6 +107,27 @@ def restore_command(
             err=True,
         )
     _write_json(done.to_json(), json_path)
+
+
+def _sign_c2pa(prov, done, cert_dir: Path) -> None:  # noqa: ANN001
+    """Sign the restoration's in-toto statement into its PNG as a C2PA manifest; the pixels (and so
+    the recorded digest) are unchanged, which is checked."""
+    from prosima.imaging.io import read_image
+    from prosima.provenance.exports import C2PA_LABEL, embed_c2pa, intoto_statement
+    from prosima.provenance.pixels import pixel_digest
+
+    item = prov.index.refresh().by_tx[done.tx]
+    original = prov.index.anchor(done.record.original)
+    statement = intoto_statement(original.record, original.tx_info(), item.record, item.tx_info(), None)
+    signed = done.out.with_name(f".prosima-c2pa-{done.out.name}")
+    try:
+        embed_c2pa(done.out, signed, {C2PA_LABEL: statement}, cert_dir)
+        if pixel_digest(read_image(signed).array).hex() != done.record.output_pixels:
+            raise ValueError("signing the C2PA manifest changed the pixels; output left unsigned")
+        signed.replace(done.out)
+    finally:
+        signed.unlink(missing_ok=True)
+    typer.echo(f"C2PA manifest signed into {done.out} (certificates in {cert_dir})")
 
 
 @app.command("verify")
@@ -149,8 +180,12 @@ def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None) ->
     if item.kind == "anchor":
         args = (item.record, item.tx_info(), None, None, None)
     else:
+        from prosima.provenance.model_versions import ModelVersion, find_versions
+
         original = prov.index.anchor(item.record.original)
-        args = (original.record, original.tx_info(), item.record, item.tx_info(), verdict.model)
+        versions = find_versions(prov.ledger, item.record.model)
+        model = ModelVersion(**versions[0]["version"]) if versions else None
+        args = (original.record, original.tx_info(), item.record, item.tx_info(), model)
     _write_json(prov_document(*args), prov_path)
     _write_json(intoto_statement(*args), intoto_path)
 
