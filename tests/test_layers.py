@@ -29,8 +29,10 @@ def _imports(path: Path) -> set[str]:
         *(
             (half, joined)
             for half in ("imaging", "models", "ledger")
-            for joined in ("prosima.provenance", "prosima.federated")
+            for joined in ("prosima.provenance", "prosima.federated", "prosima.pipelines")
         ),
+        ("provenance", "prosima.pipelines"),
+        ("provenance", "prosima.cli"),
     ],
 )
 def test_halves_do_not_import_each_other(half, forbidden):

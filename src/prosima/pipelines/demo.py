@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import statistics
 import time
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ from prosima.provenance.context import DEFAULT_GENERATOR, Provenance
 from prosima.provenance.model_versions import anchor_model
 from prosima.provenance.restore import Generator, restore_file
 from prosima.provenance.verify import verify_loaded
+
+MARKER = ".prosima-demo"
 
 
 @dataclass
@@ -101,7 +104,9 @@ def demo_slices(data: Path | None, n: int) -> Iterator[tuple[str, np.ndarray]]:
             unit = (unit - lo) / (hi - lo) if hi > lo and (lo < 0 or hi > 1) else unit
             yield files[i].stem, crop_or_pad(np.asarray(unit[..., 0] if unit.ndim == 3 else unit), (256, 256))
         return
-    picks = np.linspace(0, len(source) - 1, min(n, len(source))).round().astype(int)
+    # the middle half of the usable slices: whole brain sections, not the tips of the volume
+    lo, hi = (len(source) - 1) * 0.25, (len(source) - 1) * 0.75
+    picks = np.linspace(lo, hi, min(n, len(source))).round().astype(int)
     for i in dict.fromkeys(picks.tolist()):
         item = source[i]
         yield f"{item.subject}-{item.contrast}-z{item.z:03d}", item.image
@@ -119,8 +124,12 @@ def _restore_row(clean: np.ndarray, noisy: np.ndarray, restored: np.ndarray) -> 
 def run_demo(cfg: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     """Run the demo into ``cfg.out`` and return the report (also written as JSON and HTML)."""
     out = Path(cfg.out)
-    if (out / "ledger").exists():
-        raise FileExistsError(f"{out / 'ledger'} exists: choose a new --out (the demo starts a fresh ledger)")
+    if (out / MARKER).is_file():
+        shutil.rmtree(out)  # a previous demo's output (marked as such): the demo starts afresh
+    elif out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not a previous demo's output: choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by prosima demo; the next demo into this folder replaces it\n")
     for sub in ("images", "corrupted", "restored", "tampered", "figures"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     times = StageTimes()
@@ -131,6 +140,8 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
         path = out / "images" / f"{name}.png"
         write_png(path, image, data_range=(0.0, 1.0))
         files.append(path)
+    # the slices with most anatomy first: they carry the tamper suite and the figures
+    showcase = sorted(files, key=lambda f: -float((read_image(f).array > 12).mean()))
     ledger = Ledger.init(out / "ledger", nodes=cfg.nodes)
     try:
         prov = Provenance.open(ledger, consensus=cfg.consensus, seed=cfg.seed)
@@ -191,7 +202,7 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
                     bar.advance(task)
             task = bar.add_task("tamper suite", total=n_tamper)
             tamper_cases: list[TamperCase] = []
-            for f_i, f in enumerate(files[: cfg.tamper_slices]):
+            for f_i, f in enumerate(showcase[: cfg.tamper_slices]):
                 t0 = time.perf_counter()
                 cases = run_suite(prov, f, out / "tampered", seed=cfg.seed * 1000 + f_i)
                 times.add("verify.tamper_suite_per_case", (time.perf_counter() - t0) / len(cases))
@@ -222,5 +233,5 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     from prosima.pipelines.report import write_report
 
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    write_report(out, report, files, tamper_cases, prov.k)
+    write_report(out, report, showcase, tamper_cases, prov.k)
     return report
