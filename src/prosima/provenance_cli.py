@@ -27,6 +27,15 @@ def _open(ledger: Path, consensus: str, encoder: str = "pretrained:semantic-enco
         raise
 
 
+def _reports(consensus: str) -> bool:
+    """Whether this process prints and writes results: always, except MPI ranks other than 0."""
+    if consensus != "mpi":
+        return True
+    from prosima.ledger.mpi import world
+
+    return world().Get_rank() == 0
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     from prosima.imaging.validation import ImageError
     from prosima.ledger.errors import LedgerError
@@ -57,6 +66,8 @@ def anchor_command(
             prov.ledger.close()
     except _errors() as exc:
         raise _fail(str(exc)) from None
+    if not _reports(consensus):
+        return
     for a in done:
         where = a.source.get("file", "") + (f" slice {a.source['slice']}" if "slice" in a.source else "")
         typer.echo(f"anchored {where}: record {a.tx} root {a.record.root.hex()} height {a.height}")
@@ -95,6 +106,8 @@ def restore_command(
             prov.ledger.close()
     except (*_errors(), MissingExtraError) as exc:
         raise _fail(str(exc)) from None
+    if not _reports(consensus):
+        return
     m = done.match
     how = "given record" if m["method"] == "record" else f"nearest, similarity {m['similarity']:.3f}"
     typer.echo(f"original {m['tx']} ({how})")

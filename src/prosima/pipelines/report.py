@@ -226,7 +226,7 @@ named.</p>
                     led["height"],
                     led.get("blocks"),
                     led.get("transactions"),
-                    led.get("payload_bytes"),
+                    led.get("tx_bytes"),
                     led["nodes"],
                     led["threshold"],
                     _yes(led["chain_ok"]),

@@ -120,7 +120,7 @@ def make_committer(ledger: Ledger, consensus: str, seed: int = 0) -> Commit:
         if consensus == "mpi":
             from prosima.ledger.mpi import MpiTransport
 
-            transport = MpiTransport(len(ledger.registry))
+            transport = MpiTransport(nodes=len(ledger.registry))
         committee = Committee(ledger, seed=seed, transport=transport)
         return committee.commit
     raise ValueError(f"consensus must be inproc, mpi or direct, got {consensus!r}")
