@@ -93,6 +93,10 @@ def restore_command(
     from prosima.optional import MissingExtraError
     from prosima.provenance.restore import Generator, restore_file
 
+    if consensus == "mpi":
+        raise _fail(
+            "restore commits one record through --consensus inproc or direct; MPI is for 'prosima anchor'"
+        )
     if c2pa_certs is not None and out.suffix.lower() != ".png":
         raise _fail("--c2pa manifests are signed into PNG outputs only")
     try:
@@ -106,8 +110,6 @@ def restore_command(
             prov.ledger.close()
     except (*_errors(), MissingExtraError) as exc:
         raise _fail(str(exc)) from None
-    if not _reports(consensus):
-        return
     m = done.match
     how = "given record" if m["method"] == "record" else f"nearest, similarity {m['similarity']:.3f}"
     typer.echo(f"original {m['tx']} ({how})")
