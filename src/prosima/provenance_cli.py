@@ -199,7 +199,8 @@ def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None) ->
 
         original = prov.index.anchor(item.record.original)
         versions = find_versions(prov.ledger, item.record.model)
-        model = ModelVersion(**versions[0]["version"]) if versions else None
+        good = [v for v in versions if v["proof_ok"]]
+        model = ModelVersion(**good[0]["version"]) if good else None
         args = (original.record, original.tx_info(), item.record, item.tx_info(), model)
     _write_json(prov_document(*args), prov_path)
     _write_json(intoto_statement(*args), intoto_path)

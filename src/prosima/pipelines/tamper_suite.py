@@ -15,7 +15,7 @@ from PIL import Image
 from prosima.imaging.io import read_image, write_npy
 from prosima.imaging.tamper import TAMPERS, tamper
 from prosima.provenance.context import Provenance
-from prosima.provenance.pixels import differing_shards, shard_digests
+from prosima.provenance.pixels import differing_shards, pixel_digest, shard_digests
 from prosima.provenance.verify import Verdict, verify_loaded
 
 PIXEL_TAMPERS = tuple(TAMPERS)
@@ -33,6 +33,7 @@ class TamperCase:
     verdict: Verdict
     true_shards: list[int]
     record: dict[str, Any]
+    original: str  # tx id of the anchored original the copy was made from
 
     @property
     def expects_ok(self) -> bool:
@@ -43,17 +44,26 @@ class TamperCase:
         return not self.verdict.ok
 
     @property
+    def matched(self) -> bool:
+        """The record verification compared the copy with is its original."""
+        v = self.verdict
+        found = (v.record or {}).get("tx") or (v.nearest or {}).get("tx")
+        return found == self.original
+
+    @property
     def localised(self) -> bool:
-        return sorted(self.verdict.differing_shards) == self.true_shards
+        return self.matched and sorted(self.verdict.differing_shards) == self.true_shards
 
     @property
     def passed(self) -> bool:
         """The verdict the suite expects for this kind."""
         v = self.verdict
         if self.expects_ok:
-            return v.ok and v.status == "anchored-original"
+            return v.ok and v.status == "anchored-original" and self.matched
         if self.kind == "lossy_jpeg":
-            return self.detected and bool(v.nearest and v.nearest.get("semantically_faithful"))
+            return (
+                self.detected and self.matched and bool(v.nearest and v.nearest.get("semantically_faithful"))
+            )
         return self.detected and self.localised
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +74,7 @@ class TamperCase:
             "ok": v.ok,
             "status": v.status,
             "detected": self.detected,
+            "matched": self.matched,
             "localised": self.localised,
             "passed": self.passed,
             "true_shards": self.true_shards,
@@ -106,14 +117,15 @@ def run_suite(
     if read_image(clean_path).meta.original_dtype != "uint8":
         raise ValueError(f"{clean_path}: the tamper suite works on 8-bit images")
     _, clean_shards = shard_digests(clean, prov.k)
+    anchors = [tid.hex() for tid, _, _ in prov.ledger.store.txs_by_key(pixel_digest(clean))]
+    if not anchors:
+        raise ValueError(f"{clean_path}: not anchored on this ledger")
     cases = []
     for kind in kinds:
         path, record = _write_copy(kind, clean_path, clean, out_dir, seed)
         loaded = read_image(path)
         _, shards = shard_digests(loaded.array, prov.k)
-        cases.append(
-            TamperCase(
-                kind, path, verify_loaded(prov, loaded), differing_shards(shards, clean_shards), record
-            )
-        )
+        verdict = verify_loaded(prov, loaded)
+        true_shards = differing_shards(shards, clean_shards)
+        cases.append(TamperCase(kind, path, verdict, true_shards, record, anchors[0]))
     return cases

@@ -137,7 +137,9 @@ def anchor_images(
         block = prov.commit(entries)
         if timings is not None:
             timings.setdefault("commit", []).append(time.perf_counter() - t0)
-        ids = {tx.payload: tx.tx_id.hex() for tx in block.txs}
+        ids: dict[bytes, list[str]] = {}
+        for tx in block.txs:  # the same image twice in a batch: two transactions, one payload
+            ids.setdefault(tx.payload, []).append(tx.tx_id.hex())
         for (item, record, _), entry in zip(chunk, entries, strict=True):
-            out.append(Anchored(record, ids[entry.payload], block.header.height, item.source))
+            out.append(Anchored(record, ids[entry.payload].pop(0), block.header.height, item.source))
     return out
