@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -104,9 +105,14 @@ class Provenance:
         consensus protocol in this process), ``mpi`` (spread over the ranks of ``mpirun``) or
         ``direct`` (every local key signs the block; no protocol run)."""
         model, _ = load_model_ref(encoder, "encoder")
-        return cls(
-            ledger, model, state_digest(model.state_dict()), make_committer(ledger, consensus, seed), k
-        )
+        commit = make_committer(ledger, consensus, seed)
+        return cls(ledger, model, state_digest(model.state_dict()), commit, k)
+
+    @property
+    def committee(self) -> Any:
+        """The consensus committee behind ``commit`` (its timings), or None for direct commits."""
+        owner = getattr(self.commit, "__self__", None)
+        return owner if hasattr(owner, "last_critical") else None
 
 
 def make_committer(ledger: Ledger, consensus: str, seed: int = 0) -> Commit:
