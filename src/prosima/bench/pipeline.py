@@ -28,6 +28,7 @@ from prosima.imaging.datasets import BRATS_CONTRASTS
 from prosima.imaging.io import read_image, write_png
 from prosima.imaging.validation import ImageError
 from prosima.ledger.directory import Ledger
+from prosima.pipelines.latency import latency_stats
 from prosima.pipelines.tamper_suite import PIXEL_TAMPERS, SUITE, run_suite
 from prosima.provenance.anchor import anchor_images, read_inputs
 from prosima.provenance.context import DEFAULT_GENERATOR, Provenance
@@ -38,12 +39,6 @@ from prosima.provenance.verify import verify_loaded
 
 PAPER = {"end_to_end_ms": 204.0, "images_per_s": (0.47, 0.71), "verification_rate": 1.0}
 STAGES = ("anchor", "restore", "verify", "end_to_end")
-
-
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(np.ceil(0.95 * len(ordered))) - 1)]
-    return {"median_ms": 1e3 * statistics.median(ordered), "p95_ms": 1e3 * p95, "n": len(ordered)}
 
 
 def _write_slices(ds: Any, picks: Sequence[int], folder: Path) -> list[Path]:
@@ -118,14 +113,17 @@ def run_workload(
         "verification_rate": verified / len(files),
         "original_found_rate": matched / len(files),
         "latency": {
-            "anchor": _stats(per_anchor),
-            "restore": _stats(restore_s),
-            "verify": _stats(verify_s),
-            "end_to_end": _stats(e2e),
+            "anchor": latency_stats(per_anchor),
+            "restore": latency_stats(restore_s),
+            "verify": latency_stats(verify_s),
+            "end_to_end": latency_stats(e2e),
         },
         # the restoration's consensus round: wall time with all nodes simulated on this machine, and
         # its critical path (the slowest node per phase, as if each node had its own machine; no network)
-        "restore_commit": {"wall": _stats(commit_wall), "critical_path": _stats(commit_critical)}
+        "restore_commit": {
+            "wall": latency_stats(commit_wall),
+            "critical_path": latency_stats(commit_critical),
+        }
         if commit_wall
         else None,
         "min_shard_cosine": {"min": min(min_cos), "median": statistics.median(min_cos)} if min_cos else None,

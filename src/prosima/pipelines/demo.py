@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import platform
 import shutil
-import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from prosima.imaging.io import read_image, write_png
 from prosima.imaging.metrics import psnr, ssim
 from prosima.imaging.validation import ImageError
 from prosima.ledger.directory import Ledger
+from prosima.pipelines.latency import latency_stats
 from prosima.pipelines.tamper_suite import SUITE, TamperCase, run_suite
 from prosima.provenance.anchor import anchor_images, read_inputs
 from prosima.provenance.context import DEFAULT_GENERATOR, Provenance
@@ -76,12 +76,7 @@ class StageTimes:
             self.seconds.setdefault(f"{prefix}.{k}", []).extend(v)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        out = {}
-        for stage, values in self.seconds.items():
-            ordered = sorted(values)
-            p95 = ordered[min(len(ordered) - 1, int(np.ceil(0.95 * len(ordered))) - 1)]
-            out[stage] = {"n": len(values), "median_ms": 1e3 * statistics.median(values), "p95_ms": 1e3 * p95}
-        return out
+        return {stage: latency_stats(values) for stage, values in self.seconds.items()}
 
 
 def demo_slices(data: Path | None, n: int) -> Iterator[tuple[str, np.ndarray]]:
