@@ -64,12 +64,16 @@ def _evidence(prov: Provenance, item: Indexed) -> tuple[dict[str, Any], dict[str
     document = ledger.inclusion_proof(bytes.fromhex(item.tx))
     check = check_document(document, registry=ledger.registry)
     raw = next(ledger.store.raw_blocks(item.height, item.height + 1))
-    fault = QuorumCertificate.decode(raw.qc).check(raw.header, ledger.registry)
+    qc = QuorumCertificate.decode(raw.qc)
+    fault = qc.check(raw.header, ledger.registry)
     block = {
         "height": item.height,
         "quorum_ok": fault is None,
         "quorum_problem": None if fault is None else fault[1],
-        "signatures": len(QuorumCertificate.decode(raw.qc).signatures),
+        # what a third party needs to re-check the quorum against the registry's public keys
+        "header": raw.header.hex(),
+        "quorum_certificate": qc.to_json(),
+        "signatures": len(qc.signatures),
         "threshold": ledger.registry.threshold,
         "nodes": len(ledger.registry),
     }
