@@ -320,6 +320,9 @@ def bench_consensus_command(
 
 
 from prosima import provenance_cli  # noqa: E402, F401  (registers anchor, restore, verify, demo)
+from prosima.watermark_cli import watermark_app  # noqa: E402
+
+app.add_typer(watermark_app, name="watermark")
 
 if __name__ == "__main__":
     app()
