@@ -319,6 +319,34 @@ def bench_consensus_command(
         raise _fail(str(exc)) from None
 
 
+@bench_app.command("watermark")
+def bench_watermark_command(
+    size: int = typer.Option(64, help="Down-sample the chest X-rays to SIZE x SIZE."),
+    seeds: int = typer.Option(3, help="Malicious / Independent-Trigger runs per method."),
+    independent_runs: int = typer.Option(10, help="Independent-Model runs per method."),
+    fraction: float = typer.Option(0.1, help="Fraction of the target class's training images marked."),
+    target: str = typer.Option("Pneumonia", help="Target class."),
+    epochs: int = typer.Option(6, help="Epochs of every classifier trained."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write results as JSON (figure beside it)."),
+) -> None:
+    """X-Mark against BadNets and Blended: scenarios, attacks, image quality and clean accuracy."""
+    from prosima.bench.watermark import run_watermark_bench
+    from prosima.watermark.data import DataError
+
+    try:
+        run_watermark_bench(
+            size=size,
+            seeds=seeds,
+            independent_runs=independent_runs,
+            fraction=fraction,
+            target=target,
+            epochs=epochs,
+            json_path=json_path,
+        )
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+
+
 from prosima import provenance_cli  # noqa: E402, F401  (registers anchor, restore, verify, demo)
 from prosima.watermark_cli import watermark_app  # noqa: E402
 
