@@ -33,6 +33,16 @@ def _imports(path: Path) -> set[str]:
         ),
         ("provenance", "prosima.pipelines"),
         ("provenance", "prosima.cli"),
+        *(
+            ("watermark", joined)
+            for joined in (
+                "prosima.ledger",
+                "prosima.provenance",
+                "prosima.federated",
+                "prosima.pipelines",
+                "prosima.cli",
+            )
+        ),
     ],
 )
 def test_halves_do_not_import_each_other(half, forbidden):
@@ -45,3 +55,9 @@ def test_halves_do_not_import_each_other(half, forbidden):
 def test_imaging_does_not_need_torch():
     for f in (SRC / "imaging").rglob("*.py"):
         assert not any(n.split(".")[0] == "torch" for n in _imports(f)), f.name
+
+
+def test_watermark_never_uses_torchvision():
+    files = sorted((SRC / "watermark").rglob("*.py"))
+    assert files
+    assert not any(n.startswith("torchvision") for f in files for n in _imports(f))

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from prosima.watermark.key import KeyFileError, WatermarkKey, file_sha256, load_key
+from prosima.models.model_card import sha256_file
+from prosima.watermark.key import KeyFileError, WatermarkKey, load_key
 
 
 def _body(tmp_path):
@@ -19,7 +20,7 @@ def _body(tmp_path):
         "classes": ["a", "b"],
         "marked_fraction": 0.25,
         "marked": [{"id": "b/1.png", "sha256": "ab" * 32}],
-        "files": {"queries": {"path": "queries.npz", "sha256": file_sha256(tmp_path / "queries.npz")}},
+        "files": {"queries": {"path": "queries.npz", "sha256": sha256_file(tmp_path / "queries.npz")}},
         "weights": {},
         "seeds": {"mark": 0},
         "dataset": {"name": "toy"},

@@ -80,8 +80,8 @@ class RecordIndex:
         return item
 
     def sharing_shards(self, shard_pixels: list[str]) -> list[tuple[Indexed, int, int]]:
-        """Records with as many shards that share shard digests at the same position with
-        ``shard_pixels``: ``(record, shared, unique)``, where ``unique`` counts the shared digests
+        """Records holding any of ``shard_pixels``'s digests at the same position and with the same
+        number of shards: ``(record, shared, unique)``, where ``unique`` counts the shared digests
         that no other record holds (a blank background shard is shared by many images and says
         little; a shard of anatomy held by one record says which image this was). Most unique first."""
         self.refresh()

@@ -30,8 +30,7 @@ from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import from_model, model_range, to_model
 from prosima.provenance.model_versions import find_versions
 from prosima.provenance.pixels import pixel_digest, shard_digests
-from prosima.provenance.records import AnchorRecord, RestorationRecord
-from prosima.provenance.semantic import shard_cosines
+from prosima.provenance.records import RestorationRecord
 
 OUTPUT_SUFFIXES = (".png", ".npy", ".nii", ".nii.gz", ".dcm")
 
@@ -198,10 +197,3 @@ def restore_file(
         timings.setdefault("write", []).append(t_write - t_restore)
         timings.setdefault("commit", []).append(time.perf_counter() - t_write)
     return Restored(record, block.txs[0].tx_id.hex(), block.header.height, out, match, anchored)
-
-
-def anchored_cosines(prov: Provenance, original: AnchorRecord, unit: np.ndarray) -> np.ndarray:
-    """Per-shard cosine between ``unit``'s fingerprint and ``original``'s anchored one."""
-    return shard_cosines(
-        compute_fingerprints(prov.encoder, unit, original.k), prov.anchored_fingerprint(original)
-    )

@@ -25,7 +25,7 @@ from prosima.imaging.io import LoadedImage
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.proof import check_document
 from prosima.ledger.quorum import QuorumCertificate
-from prosima.models.fingerprint import compute_fingerprints
+from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance
 from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import model_range, to_model
@@ -102,8 +102,12 @@ def _model(prov: Provenance, record: RestorationRecord) -> tuple[dict[str, Any],
     return info, reasons
 
 
-def _cosines(prov: Provenance, unit: np.ndarray, original: AnchorRecord) -> np.ndarray:
-    query = compute_fingerprints(prov.encoder, unit, original.k)
+def _cosines(
+    prov: Provenance, unit: np.ndarray, original: AnchorRecord, query: Fingerprint | None = None
+) -> np.ndarray:
+    """Per-shard cosine of the image's fingerprint (``query`` when already computed) to the original's."""
+    if query is None or query.k != original.k:
+        query = compute_fingerprints(prov.encoder, unit, original.k)
     return shard_cosines(query, prov.anchored_fingerprint(original))
 
 
@@ -155,6 +159,7 @@ def verify_array(prov: Provenance, array: np.ndarray, value_range: tuple[float, 
     _, shards = shard_digests(array, prov.k)
     sharing = [c for c in index.sharing_shards([s.hex() for s in shards]) if c[2] > 0]
     nearest: Indexed | None = None
+    query: Fingerprint | None = None
     if sharing:
         nearest, shared, unique = sharing[0]
         method = "shared-shards"
@@ -179,7 +184,7 @@ def verify_array(prov: Provenance, array: np.ndarray, value_range: tuple[float, 
         }
     if nearest is not None:
         try:
-            cos = _cosines(prov, unit, _original_of(prov, nearest))
+            cos = _cosines(prov, unit, _original_of(prov, nearest), query)
             verdict.shard_cosines = [float(c) for c in cos]
             verdict.unfaithful_shards = unfaithful_shards(cos)
             verdict.nearest["similarity"] = float(np.mean(cos))  # type: ignore[index]

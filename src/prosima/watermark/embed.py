@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from prosima.models.model_card import sha256_file
 from prosima.watermark.baselines import baseline_from
 from prosima.watermark.classifier import load_classifier, weights_digest
 from prosima.watermark.data import Split, XrayData
 from prosima.watermark.generator import load_generator
-from prosima.watermark.key import KeyFileError, WatermarkKey, file_sha256
+from prosima.watermark.key import KeyFileError, WatermarkKey
 from prosima.watermark.marking import MarkedSet, Marker, XMark, mark_dataset, save_pngs, to_uint8
 from prosima.watermark.verify import DEFAULT_ALPHA, DEFAULT_TAU, ModelFn, calibrate_tau
 
@@ -137,12 +138,12 @@ def embed(
         }
     files: dict[str, dict[str, str]] = {}
     q_path = q.save(keydir / "queries.npz")
-    files["queries"] = {"path": q_path.name, "sha256": file_sha256(q_path)}
+    files["queries"] = {"path": q_path.name, "sha256": sha256_file(q_path)}
     weights: dict[str, str] = {}
     for role, src in (marker_files or {}).items():
         dst = keydir / f"{role}.pt"
         shutil.copyfile(src, dst)
-        files[role] = {"path": dst.name, "sha256": file_sha256(dst)}
+        files[role] = {"path": dst.name, "sha256": sha256_file(dst)}
     if isinstance(marker, XMark):
         weights = {
             "generator": weights_digest(marker.generator),

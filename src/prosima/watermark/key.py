@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prosima.models.model_card import sha256_file
+
 KEY_FORMAT = "prosima.watermark-key.v1"
 METHODS = ("xmark", "badnets", "blended")
 _HEX = set("0123456789abcdef")
@@ -28,15 +30,6 @@ class KeyFileError(ValueError):
 
 def _is_digest(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,7 @@ class WatermarkKey:
             path = self.file_path(role, key_path)
             if not path.is_file():
                 raise KeyFileError(f"key field 'files.{role}': {path} is missing")
-            if file_sha256(path) != entry["sha256"]:
+            if sha256_file(path) != entry["sha256"]:
                 raise KeyFileError(f"key field 'files.{role}': {path} does not match its recorded sha256")
 
 
