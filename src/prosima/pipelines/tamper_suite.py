@@ -113,8 +113,9 @@ def run_suite(
 ) -> list[TamperCase]:
     """Tamper an anchored 8-bit PNG every way in ``kinds`` and verify each copy."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    clean = read_image(clean_path).array
-    if read_image(clean_path).meta.original_dtype != "uint8":
+    loaded_clean = read_image(clean_path)
+    clean = loaded_clean.array
+    if loaded_clean.meta.original_dtype != "uint8":
         raise ValueError(f"{clean_path}: the tamper suite works on 8-bit images")
     _, clean_shards = shard_digests(clean, prov.k)
     anchors = [tid.hex() for tid, _, _ in prov.ledger.store.txs_by_key(pixel_digest(clean))]
