@@ -326,7 +326,8 @@ def bench_watermark_command(
     independent_runs: int = typer.Option(10, help="Independent-Model runs per method."),
     fraction: float = typer.Option(0.1, help="Fraction of the target class's training images marked."),
     target: str = typer.Option("Pneumonia", help="Target class."),
-    epochs: int = typer.Option(6, help="Epochs of every classifier trained."),
+    epochs: int = typer.Option(10, help="Epochs of every classifier trained."),
+    generator_epochs: int = typer.Option(8, help="Epochs of the X-Mark generator."),
     json_path: Path | None = typer.Option(None, "--json", help="Write results as JSON (figure beside it)."),
 ) -> None:
     """X-Mark against BadNets and Blended: scenarios, attacks, image quality and clean accuracy."""
@@ -341,16 +342,42 @@ def bench_watermark_command(
             fraction=fraction,
             target=target,
             epochs=epochs,
+            generator_epochs=generator_epochs,
             json_path=json_path,
         )
     except (DataError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
 
 
+@bench_app.command("fusion")
+def bench_fusion_command(
+    data: Path | None = typer.Option(
+        None, help="Harvard AANLIB root (default ../shared/data/fusion/harvard_aanlib)."
+    ),
+    model: Path | None = typer.Option(None, help="Fusion weights (default: the shipped model)."),
+    limit: int | None = typer.Option(None, help="At most this many test pairs per modality pair."),
+    he_images: int = typer.Option(2, help="Test pairs per modality pair fused under CKKS encryption."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write results as JSON (figure beside it)."),
+) -> None:
+    """Every fusion metric for ours (plaintext and under HE) and the classical baselines, per pair."""
+    from prosima.bench.fusion import run_fusion_bench
+    from prosima.fusion.data import FusionDataError
+
+    try:
+        run_fusion_bench(data, model=model, limit=limit, he_images=he_images, json_path=json_path)
+    except (FusionDataError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    except ImportError as exc:
+        raise _fail(f"{exc}: encrypted inference needs the 'he' extra (pip install -e '.[he]')") from None
+
+
 from prosima import provenance_cli  # noqa: E402, F401  (registers anchor, restore, verify, demo)
+from prosima.fusion_cli import fuse_command, fusion_app  # noqa: E402
 from prosima.watermark_cli import watermark_app  # noqa: E402
 
 app.add_typer(watermark_app, name="watermark")
+app.add_typer(fusion_app, name="fusion")
+app.command("fuse")(fuse_command)
 
 if __name__ == "__main__":
     app()

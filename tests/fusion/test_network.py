@@ -1,0 +1,101 @@
+"""The fusion network: shapes on odd sizes, the stem as one linear map over its taps, weights bytes."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from prosima.fusion.checkpoint import (
+    load_fusion,
+    model_from_bytes,
+    save_fusion,
+    weights_digest,
+    weights_to_bytes,
+)
+from prosima.fusion.network import FusionConfig, FusionNet, QuadAct, stem_tap_weights, tap_offsets
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (13, 17), (32, 32)])
+def test_shapes_on_tiny_and_odd_inputs(shape):
+    torch.manual_seed(0)
+    net = FusionNet()
+    x = torch.rand(2, 2, *shape)
+    y = net(x)
+    assert y.shape == (2, 1, *shape)
+    assert torch.isfinite(y).all()
+
+
+def test_untrained_output_is_the_mean_of_the_sources():
+    net = FusionNet()
+    x = torch.rand(1, 2, 9, 11)
+    assert torch.allclose(net(x), x.mean(1, keepdim=True))
+
+
+def test_wrong_input_refused():
+    with pytest.raises(ValueError, match=r"\(N, 2, H, W\)"):
+        FusionNet()(torch.rand(1, 3, 8, 8))
+
+
+def test_taps_cover_every_branch():
+    taps = tap_offsets(FusionConfig())
+    assert len(taps) == len(set(taps)) == 33  # 5x5 dense + the 8 outer taps of the 3x3 dilated by 4
+    assert (0, 0) in taps and (4, -4) in taps and (3, 3) not in taps
+
+
+def test_stem_equals_its_tap_weighted_sum():
+    torch.manual_seed(1)
+    net = FusionNet()
+    x = torch.rand(1, 2, 11, 14)
+    w, b = stem_tap_weights(net)
+    p = net.reach
+    xp = F.pad(x, (p, p, p, p), mode="replicate")
+    shifted = torch.stack(
+        [xp[:, :, p + dy : p + dy + 11, p + dx : p + dx + 14] for dy, dx in tap_offsets(net.config)], -1
+    )
+    expect = torch.einsum("cst,nshwt->nchw", w, shifted) + b[None, :, None, None]
+    assert torch.allclose(net.stem_features(x), expect, atol=1e-5)
+
+
+def test_quadratic_activation():
+    act = QuadAct(2, init=0.5)
+    x = torch.tensor([[[[2.0]], [[-1.0]]]])
+    assert torch.allclose(act(x), torch.tensor([[[[4.0]], [[-0.5]]]]))
+
+
+def test_weights_bytes_round_trip_and_digest(tmp_path):
+    torch.manual_seed(2)
+    net = FusionNet()
+    with torch.no_grad():
+        net.out.weight.normal_()
+    data = weights_to_bytes(net)
+    assert weights_to_bytes(net) == data
+    back = model_from_bytes(data)
+    x = torch.rand(1, 2, 6, 6)
+    assert torch.equal(back(x), net(x))
+    assert weights_digest(back) == weights_digest(net)
+    save_fusion(tmp_path / "f.pt", net, {"seed": 2})
+    loaded, info = load_fusion(tmp_path / "f.pt")
+    assert info == {"seed": 2} and weights_digest(loaded) == weights_digest(net)
+
+
+def test_damaged_weights_refused(tmp_path):
+    data = weights_to_bytes(FusionNet())
+    with pytest.raises(ValueError, match="bad header"):
+        model_from_bytes(b"x" + data)
+    with pytest.raises(ValueError, match=r"truncated|malformed"):
+        model_from_bytes(data[:-10])
+    with pytest.raises(ValueError, match="not"):
+        model_from_bytes(data, FusionConfig(hidden=4))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a fusion checkpoint"):
+        load_fusion(bad)
+    with pytest.raises(FileNotFoundError):
+        load_fusion(tmp_path / "missing.pt")
+
+
+def test_shipped_weights_load():
+    net, info = load_fusion()
+    assert info["train"]["seed"] == 0
+    y = net(torch.rand(1, 2, 16, 16))
+    assert np.isfinite(y.detach().numpy()).all()
