@@ -34,6 +34,17 @@ def _imports(path: Path) -> set[str]:
         ("provenance", "prosima.pipelines"),
         ("provenance", "prosima.cli"),
         *(
+            ("fusion", joined)
+            for joined in (
+                "prosima.ledger",
+                "prosima.provenance",
+                "prosima.federated",
+                "prosima.pipelines",
+                "prosima.watermark",
+                "prosima.cli",
+            )
+        ),
+        *(
             ("watermark", joined)
             for joined in (
                 "prosima.ledger",

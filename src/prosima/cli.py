@@ -357,6 +357,9 @@ def bench_fusion_command(
     model: Path | None = typer.Option(None, help="Fusion weights (default: the shipped model)."),
     limit: int | None = typer.Option(None, help="At most this many test pairs per modality pair."),
     he_images: int = typer.Option(2, help="Test pairs per modality pair fused under CKKS encryption."),
+    he_train_steps: int = typer.Option(
+        5, help="Steps of encrypted output-layer training measured (0: skip)."
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="Write results as JSON (figure beside it)."),
 ) -> None:
     """Every fusion metric for ours (plaintext and under HE) and the classical baselines, per pair."""
@@ -364,7 +367,14 @@ def bench_fusion_command(
     from prosima.fusion.data import FusionDataError
 
     try:
-        run_fusion_bench(data, model=model, limit=limit, he_images=he_images, json_path=json_path)
+        run_fusion_bench(
+            data,
+            model=model,
+            limit=limit,
+            he_images=he_images,
+            he_train_steps=he_train_steps,
+            json_path=json_path,
+        )
     except (FusionDataError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     except ImportError as exc:

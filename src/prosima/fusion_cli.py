@@ -93,6 +93,9 @@ def chain_command(
     rounds: int = typer.Option(3, help="Rounds of proof of useful work."),
     byzantine: str = typer.Option("", help="Cheating nodes, e.g. '2:copy,5:inflated_score,7:bad_reveal'."),
     seed: int = typer.Option(0, help="Seed of everything random."),
+    pair: str = typer.Option(
+        "ct", help="Modality pair whose training split the nodes learn: ct, pet, spect."
+    ),
     data: Path | None = typer.Option(
         None, help="Harvard AANLIB root (default ../shared/data/fusion/harvard_aanlib)."
     ),
@@ -104,19 +107,27 @@ def chain_command(
 
     from prosima.fusion.data import FusionDataError
     from prosima.ledger.errors import LedgerError
-    from prosima.pipelines.fusion_chain import run_chain_on_data
+    from prosima.pipelines.fusion_chain import run_chain
 
     try:
-        summary = run_chain_on_data(
-            ledger, nodes=nodes, rounds=rounds, byzantine=byzantine, seed=seed, data=data
-        )
+        summary = run_chain(ledger, nodes, rounds, byzantine or None, seed, data_root=data, pair=pair)
     except (FusionDataError, LedgerError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"Proof of useful work: {nodes} nodes, {rounds} rounds")
-    for col in ("round", "height", "winner", "score", "threshold", "refused", "seconds"):
+    for col in (
+        "round",
+        "height",
+        "winner",
+        "score",
+        "threshold",
+        "refused",
+        "train s",
+        "validate s",
+        "total s",
+    ):
         table.add_column(col, justify="right")
     for r in summary["rounds"]:
-        refused = ", ".join(f"{x['node']}: {x['reason']}" for x in r["refusals"]) or "-"
+        refused = ", ".join(f"{x['node']}:{x['code']}" for x in r["refusals"]) or "-"
         winner = "-" if r["winner"] is None else str(r["winner"])
         table.add_row(
             str(r["round"]),
@@ -125,10 +136,18 @@ def chain_command(
             f"{r['score']:.4f}" if r["score"] is not None else "-",
             f"{r['threshold']:.4f}",
             refused,
-            f"{r['seconds']:.1f}",
+            *(f"{r['seconds'].get(k, 0.0):.1f}" for k in ("train", "validate", "total")),
         )
-    Console().print(table)
-    typer.echo(f"chain verification: {'ok' if summary['chain_ok'] else 'FAILED'}")
+    console = Console()
+    console.print(table)
+    for r in summary["rounds"]:
+        for x in r["refusals"]:
+            console.print(f"round {r['round']}, node {x['node']} refused ({x['code']}): {x['reason']}")
+    typer.echo(
+        f"chain verification: {'ok' if summary['chain_ok'] else 'FAILED: ' + str(summary['chain_fault'])}"
+    )
+    if summary.get("audit"):
+        typer.echo("audit: " + "; ".join(summary["audit"]))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2) + "\n")

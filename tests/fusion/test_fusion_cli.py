@@ -80,7 +80,19 @@ def test_fuse_bad_inputs_exit_2_and_write_nothing(harvard, tmp_path):
 def test_bench_fusion_without_he(harvard, tmp_path):
     out = tmp_path / "bench.json"
     res = runner.invoke(
-        app, ["bench", "fusion", "--data", str(harvard), "--he-images", "0", "--json", str(out)]
+        app,
+        [
+            "bench",
+            "fusion",
+            "--data",
+            str(harvard),
+            "--he-images",
+            "0",
+            "--he-train-steps",
+            "0",
+            "--json",
+            str(out),
+        ],
     )
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())

@@ -54,6 +54,7 @@ def run_fusion_bench(
     model: str | Path | None = None,
     limit: int | None = None,
     he_images: int = 2,
+    he_train_steps: int = 5,
     split_seed: int = 0,
     threads: int = 2,
     json_path: str | Path | None = None,
@@ -68,10 +69,14 @@ def run_fusion_bench(
     net, info = load_fusion(model)
     results: dict[str, Any] = {}
     examples: dict[str, dict[str, np.ndarray]] = {}
+    he_train: dict[str, Any] | None = None
     for pair in PAIRS:
         ps = load_pairs(data, pair)
-        test = ps.subset(split_pairs(len(ps.names), split_seed).test[:limit])
-        results[pair] = _score_pair(net, test, he_images, examples, console)
+        split = split_pairs(len(ps.names), split_seed)
+        results[pair] = _score_pair(net, ps.subset(split.test[:limit]), he_images, examples, console)
+        if he_train_steps > 0 and he_train is None:
+            he_train = he_training_gap(net, ps.subset(split.train), steps=he_train_steps, seed=split_seed)
+            he_train["pair"] = pair
     out: dict[str, Any] = {
         "benchmark": "fusion",
         "model": {
@@ -82,6 +87,7 @@ def run_fusion_bench(
         "split_seed": split_seed,
         "cddfuse_mri_ct": CDDFUSE_MRI_CT,
         "pairs": results,
+        "he_training": he_train,
         "environment": environment(torch=torch.__version__),
     }
     out["aims"] = aims(out)
@@ -121,30 +127,69 @@ def _score_pair(
 
 
 def _he_runs(net: torch.nn.Module, test: PairSet, n: int, console: Any) -> dict[str, Any]:
-    from prosima.fusion.he import HEParams, he_fuse
+    from prosima.fusion.he import INFERENCE_PARAMS, he_fuse
 
-    params = HEParams()
     rows, runs = [], []
     for i in range(min(n, len(test.names))):
         a, b = test.sources[i]
-        fused, stats = he_fuse(net, a, b, params)
+        fused, stats = he_fuse(net, a, b, INFERENCE_PARAMS)
         plain = fuse(net, test.sources[i])
         rows.append(all_metrics(a, b, _q8(fused)))
+        st = stats.to_dict()
         runs.append(
             {
                 "name": test.names[i],
                 "psnr_vs_plain_db": _psnr(fused, plain),
                 "max_abs_vs_plain": float(np.abs(fused - plain).max()),
                 "same_8bit_fraction": float(np.mean(_q8(fused) == _q8(plain))),
-                **{k: v for k, v in stats.items() if k != "params"},
+                **{k: v for k, v in st.items() if k not in ("params", "notes")},
             }
         )
-        console.print(f"  HE {test.pair} {test.names[i]}: {runs[-1]['psnr_vs_plain_db']:.1f} dB vs plaintext")
+        console.print(
+            f"  HE {test.pair} {test.names[i]}: {runs[-1]['psnr_vs_plain_db']:.1f} dB vs plaintext, "
+            f"{st['seconds_total']:.1f} s"
+        )
     return {
-        "params": stats.get("params", {}),
+        "params": INFERENCE_PARAMS.to_dict(),
         "runs": runs,
         "psnr_vs_plain_db_min": float(min(r["psnr_vs_plain_db"] for r in runs)),
+        "seconds_per_image": float(np.mean([r["seconds_total"] for r in runs])),
         "metrics": _means(rows),
+    }
+
+
+def he_training_gap(
+    net: torch.nn.Module,
+    train: PairSet,
+    crops: int = 4,
+    size: int = 32,
+    steps: int = 5,
+    lr: float = 0.5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Encrypted training of the output layer on ``crops`` seeded ``size`` x ``size`` training crops
+    against the plaintext float64 reference doing the same steps: weight gap, losses, cost."""
+    from prosima.fusion.he_training import he_fit_output_layer, output_layer_loss, plain_fit_output_layer
+
+    rng = np.random.default_rng(seed)
+    h, w = train.sources.shape[-2:]
+    pairs = []
+    for _ in range(crops):
+        i, y, x = rng.integers(len(train.names)), rng.integers(h - size + 1), rng.integers(w - size + 1)
+        pairs.append(tuple(train.sources[i, :, y : y + size, x : x + size]))
+    he_layer, _, stats = he_fit_output_layer(net, pairs, steps=steps, lr=lr)
+    plain_layer, plain_steps = plain_fit_output_layer(net, pairs, steps=steps, lr=lr)
+    return {
+        "crops": crops,
+        "size": size,
+        "steps": steps,
+        "lr": lr,
+        "seed": seed,
+        "max_weight_gap": float(np.abs(he_layer.weight - plain_layer.weight).max()),
+        "bias_gap": abs(he_layer.bias - plain_layer.bias),
+        "plain_losses": [s.loss for s in plain_steps],
+        "he_final_loss": float(output_layer_loss(net, pairs, None, he_layer)),
+        "stats": {k: v for k, v in stats.items() if k != "notes"},
     }
 
 
@@ -196,11 +241,23 @@ def print_fusion(out: dict[str, Any], console: Any) -> None:
         if "he" in r:
             he = r["he"]
             p = he["params"]
-            secs = np.mean([x.get("seconds_total", np.nan) for x in he["runs"]])
+            up = np.mean([x["bytes_up"] for x in he["runs"]]) / 1e6
+            rss = max(x["peak_rss_mb"] for x in he["runs"])
             console.print(
                 f"HE {pair}: PSNR vs plaintext min {he['psnr_vs_plain_db_min']:.1f} dB, "
-                f"{secs:.1f} s/image, params {p}"
+                f"{he['seconds_per_image']:.1f} s/image, {up:.0f} MB up, peak RSS {rss:.0f} MB; "
+                f"N={p['poly_modulus_degree']}, moduli {p['coeff_mod_bit_sizes']}, "
+                f"scale 2^{p['scale_bits']}, "
+                f"{p.get('security_bits', '?')}-bit"
             )
+    tr = out.get("he_training")
+    if tr:
+        console.print(
+            f"HE training of the output layer ({tr['pair']}, {tr['crops']} crops {tr['size']}px, "
+            f"{tr['steps']} steps): max weight gap to plaintext {tr['max_weight_gap']:.1e}, "
+            f"loss {tr['plain_losses'][0]:.4f} "
+            f"-> {tr['he_final_loss']:.4f}"
+        )
     for name, a in out["aims"].items():
         console.print(f"aim {name}: {'met' if a['met'] else 'MISSED'}")
 

@@ -8,8 +8,9 @@ scaled images into the 256 integer grey levels. Two-source metrics are sums over
 (so VIF and SSIM are 2, and MI is 2 EN(a), when a, b and f are one image).
 
 MI is in nats, as that evaluator reports it (``base=2`` gives bits), so that it compares with the
-published figures. Deliberate departures from that evaluator: Qabf takes the gradient-strength ratio as 1 where source and fused gradients are
-equal (it takes the fused gradient itself, a slip); a correlation with a constant image counts as
+published figures. Deliberate departures from that evaluator: Qabf takes the gradient-strength
+ratio as 1 where source and fused gradients are equal (it takes the fused gradient itself, a slip);
+a correlation with a constant image counts as
 0 in SCD (it gives NaN); and SSIM is skimage's with ``data_range=1``.
 """
 
