@@ -230,6 +230,21 @@ def _pack(header: dict[str, Any], blobs: Sequence[bytes]) -> bytes:
     return b"".join(parts)
 
 
+def _unpack_chunks(
+    data: bytes, kind: str, node: NodeContext
+) -> tuple[dict[str, Any], HEParams, tuple[tuple[int, int], ...], list[list[Any]]]:
+    """A chunked ciphertext message read on the node: its header, parameters (checked against the
+    node's context), stem taps and ciphertexts grouped ``per_chunk``."""
+    header, blobs = _unpack(data, kind)
+    params = HEParams.from_dict(header["params"])
+    if params != node.params:
+        raise ValueError(f"ciphertexts made for {params}, but the node context is {node.params}")
+    per = int(header["per_chunk"])
+    vecs = [_ts().ckks_vector_from(node.context, b) for b in blobs]
+    taps = tuple((int(dy), int(dx)) for dy, dx in header["taps"])
+    return header, params, taps, [vecs[i : i + per] for i in range(0, len(vecs), per)]
+
+
 def _unpack(data: bytes, kind: str) -> tuple[dict[str, Any], list[bytes]]:
     if not data.startswith(_MAGIC):
         raise ValueError("not a prosima HE message")
@@ -334,14 +349,7 @@ class EncryptedPair:
     @classmethod
     def from_bytes(cls, data: bytes, node: NodeContext) -> EncryptedPair:
         """The node's copy, linked to its public context."""
-        header, blobs = _unpack(data, "pair")
-        params = HEParams.from_dict(header["params"])
-        if params != node.params:
-            raise ValueError(f"ciphertexts made for {params}, but the node context is {node.params}")
-        per = int(header["per_chunk"])
-        vecs = [_ts().ckks_vector_from(node.context, b) for b in blobs]
-        chunks = [vecs[i : i + per] for i in range(0, len(vecs), per)]
-        taps = tuple((int(dy), int(dx)) for dy, dx in header["taps"])
+        header, params, taps, chunks = _unpack_chunks(data, "pair", node)
         return cls(
             params, (int(header["shape"][0]), int(header["shape"][1])), taps, header["chunk_ids"], chunks
         )

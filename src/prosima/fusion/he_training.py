@@ -39,7 +39,7 @@ from prosima.fusion.he import (
     _np,
     _pack,
     _ts,
-    _unpack,
+    _unpack_chunks,
     check_sources,
     chunk_bounds,
     load_vectors,
@@ -157,16 +157,8 @@ class EncryptedTrainingSet:
 
     @classmethod
     def from_bytes(cls, data: bytes, node: NodeContext) -> EncryptedTrainingSet:
-        header, blobs = _unpack(data, "training")
-        params = HEParams.from_dict(header["params"])
-        if params != node.params:
-            raise ValueError(f"ciphertexts made for {params}, but the node context is {node.params}")
-        per = int(header["per_chunk"])
-        vecs = [_ts().ckks_vector_from(node.context, b) for b in blobs]
-        taps = tuple((int(dy), int(dx)) for dy, dx in header["taps"])
-        return cls(
-            params, taps, int(header["n_pixels"]), [vecs[i : i + per] for i in range(0, len(vecs), per)]
-        )
+        header, params, taps, chunks = _unpack_chunks(data, "training", node)
+        return cls(params, taps, int(header["n_pixels"]), chunks)
 
 
 def encrypt_training_set(
