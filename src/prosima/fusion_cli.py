@@ -7,6 +7,7 @@ Exit status: 0 success, 1 a chain round with no winner, 2 an error (bad input, n
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -138,7 +139,7 @@ def chain_command(
             refused,
             *(f"{r['seconds'].get(k, 0.0):.1f}" for k in ("train", "validate", "total")),
         )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for r in summary["rounds"]:
         for x in r["refusals"]:

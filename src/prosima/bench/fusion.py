@@ -121,7 +121,7 @@ def _score_pair(
     out: dict[str, Any] = {"n_test": len(test.names), "test_names": test.names, "methods": methods}
     if he_images > 0:
         out["he"] = _he_runs(net, test, he_images, console)
-        methods["ours (HE)"] = out["he"].pop("metrics")
+        methods[f"ours (HE, first {len(out['he']['runs'])})"] = out["he"].pop("metrics")
     console.print(f"{test.pair}: {len(test.names)} test pairs scored")
     return out
 
