@@ -61,7 +61,7 @@ def train_command(
     data: Path | None = typer.Option(
         None, help="Harvard AANLIB root (default ../shared/data/fusion/harvard_aanlib)."
     ),
-    steps: int = typer.Option(1200, help="Adam steps."),
+    steps: int = typer.Option(1500, help="Adam steps (the shipped weights: 1500)."),
     seed: int = typer.Option(0, help="Seed of the split and of training."),
 ) -> None:
     """Train the fusion network on the training split of all three modality pairs."""

@@ -21,7 +21,7 @@ from prosima.fusion.network import FusionConfig, FusionNet
 class FusionTrainConfig:
     """Adam steps on batches of random ``crop`` x ``crop`` windows (0: whole images)."""
 
-    steps: int = 1200
+    steps: int = 1500
     batch: int = 8
     crop: int = 64
     lr: float = 3e-3
