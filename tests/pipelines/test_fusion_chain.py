@@ -7,11 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
-pytest.importorskip(
-    "prosima.fusion.train", reason="prosima.fusion.train (the fusion trainer) is not there yet"
-)
-
 from scipy.ndimage import gaussian_filter
 
 from prosima.ledger.directory import Ledger
