@@ -24,6 +24,7 @@ from prosima.fusion.checkpoint import load_fusion, weights_digest
 from prosima.fusion.data import PAIRS, PairSet, load_pairs, split_pairs
 from prosima.fusion.metrics import METRIC_NAMES, all_metrics
 from prosima.fusion.train import fuse
+from prosima.imaging.metrics import psnr
 
 CDDFUSE_MRI_CT = {"MI": 2.61, "SCD": 1.41, "VIF": 0.61, "Qabf": 0.68}
 AIM_METRICS = ("MI", "SCD", "VIF", "Qabf")
@@ -32,11 +33,6 @@ HE_PSNR_AIM_DB = 40.0
 
 def _q8(x: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(x, 0, 1) * 255) / 255).astype(np.float32)
-
-
-def _psnr(x: np.ndarray, y: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(x, np.float64) - y) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
 def _means(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -104,11 +100,14 @@ def _score_pair(
 ) -> dict[str, Any]:
     per: dict[str, list[dict[str, float]]] = {"ours": [], **{n: [] for n in BASELINES}}
     seconds: dict[str, float] = dict.fromkeys(per, 0.0)
+    plain: list[np.ndarray] = []  # ours in plaintext on the pairs also fused under HE
     for i in range(len(test.names)):
         a, b = test.sources[i]
         t0 = time.perf_counter()
         fused = {"ours": fuse(net, test.sources[i])}
         seconds["ours"] += time.perf_counter() - t0
+        if i < he_images:
+            plain.append(fused["ours"])
         for name, fn in BASELINES.items():
             t0 = time.perf_counter()
             fused[name] = fn(a, b)
@@ -120,26 +119,28 @@ def _score_pair(
     methods = {n: _means(rows) | {"seconds_per_image": seconds[n] / len(rows)} for n, rows in per.items()}
     out: dict[str, Any] = {"n_test": len(test.names), "test_names": test.names, "methods": methods}
     if he_images > 0:
-        out["he"] = _he_runs(net, test, he_images, console)
+        out["he"] = _he_runs(net, test, plain, console)
         methods[f"ours (HE, first {len(out['he']['runs'])})"] = out["he"].pop("metrics")
     console.print(f"{test.pair}: {len(test.names)} test pairs scored")
     return out
 
 
-def _he_runs(net: torch.nn.Module, test: PairSet, n: int, console: Any) -> dict[str, Any]:
+def _he_runs(
+    net: torch.nn.Module, test: PairSet, plain_outputs: list[np.ndarray], console: Any
+) -> dict[str, Any]:
+    """The first ``len(plain_outputs)`` test pairs fused under HE, against their plaintext outputs."""
     from prosima.fusion.he import INFERENCE_PARAMS, he_fuse
 
     rows, runs = [], []
-    for i in range(min(n, len(test.names))):
+    for i, plain in enumerate(plain_outputs):
         a, b = test.sources[i]
         fused, stats = he_fuse(net, a, b, INFERENCE_PARAMS)
-        plain = fuse(net, test.sources[i])
         rows.append(all_metrics(a, b, _q8(fused)))
         st = stats.to_dict()
         runs.append(
             {
                 "name": test.names[i],
-                "psnr_vs_plain_db": _psnr(fused, plain),
+                "psnr_vs_plain_db": psnr(plain, fused, data_range=1.0),
                 "max_abs_vs_plain": float(np.abs(fused - plain).max()),
                 "same_8bit_fraction": float(np.mean(_q8(fused) == _q8(plain))),
                 **{k: v for k, v in st.items() if k not in ("params", "notes")},

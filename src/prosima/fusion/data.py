@@ -47,7 +47,7 @@ def read_gray(path: str | Path, *, role: str = "MRI") -> np.ndarray:
     with _open(path) as im:
         if im.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV"):
             raw = np.asarray(im.convert("RGB"), dtype=np.int16)
-            if np.any(raw[..., 0] != raw[..., 1]) or np.any(raw[..., 1] != raw[..., 2]):
+            if has_colour(raw):
                 raise FusionDataError(f"{path}: the {role} must be grayscale, got a colour ({im.mode}) image")
             return (raw[..., 0] / 255.0).astype(np.float32)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -74,9 +74,8 @@ def _open(path: str | Path) -> Image.Image:
     return im
 
 
-def is_colour(path: str | Path) -> bool:
-    """Whether the image at ``path`` has distinct colour channels."""
-    rgb = read_rgb(path)
+def has_colour(rgb: np.ndarray) -> bool:
+    """Whether an (H, W, 3) image has distinct colour channels."""
     return bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
 
 
@@ -90,7 +89,7 @@ def load_pair(mri_path: str | Path, other_path: str | Path, name: str = "") -> S
             f"the pair differs in size: MRI {mri.shape[1]}x{mri.shape[0]}, "
             f"{Path(other_path).name} {rgb.shape[1]}x{rgb.shape[0]}"
         )
-    if is_colour(other_path):
+    if has_colour(rgb):
         ycc = rgb_to_ycbcr(rgb)
         return SourcePair(mri, ycc[..., 0], ycc[..., 1:], name or Path(mri_path).stem)
     return SourcePair(mri, rgb[..., 0].copy(), None, name or Path(mri_path).stem)

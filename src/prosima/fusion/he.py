@@ -27,7 +27,6 @@ x_j**2``: square 1 + product 1); the second likewise into ``out``: 5 in all, so
 from __future__ import annotations
 
 import json
-import math
 import resource
 import struct
 import time
@@ -681,12 +680,6 @@ def plain_forward(model: FusionNet, a: object, b: object) -> np.ndarray:
     return ref(x)[0, 0].numpy()
 
 
-def psnr_db(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> float:
-    """PSNR in dB (inf when identical)."""
-    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
-
-
 __all__ = [
     "HE_STANDARD_MAX_BITS",
     "INFERENCE_DEPTH",
@@ -706,7 +699,6 @@ __all__ = [
     "make_context",
     "peak_rss_mb",
     "plain_forward",
-    "psnr_db",
     "serialize_vectors",
     "tap_rows",
 ]
