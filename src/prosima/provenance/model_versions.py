@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import decode, encode
+from prosima.ledger.encoding import encode
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.proof import check_document
 from prosima.ledger.transaction import TxKind
 from prosima.models.checkpoint import load_checkpoint, state_digest
+from prosima.provenance.records import decode_record
 
 RECORD_FORMAT = "prosima.model-version.v1"
 
@@ -56,12 +57,7 @@ class ModelVersion:
     @classmethod
     def from_payload(cls, data: bytes) -> ModelVersion:
         """Parse a committed payload; ``ModelVersionError`` when it is not a model-version record."""
-        try:
-            body = decode(data)
-        except LedgerError as exc:
-            raise ModelVersionError(f"not a model-version record: {exc}") from None
-        if not isinstance(body, dict) or body.pop("format", None) != RECORD_FORMAT:
-            raise ModelVersionError(f"not a {RECORD_FORMAT} record")
+        body = decode_record(data, RECORD_FORMAT, ModelVersionError, "model-version")
         try:
             body["metrics"] = {k: float(v) for k, v in body.get("metrics", {}).items()}
             return cls(**body)

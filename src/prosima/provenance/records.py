@@ -85,7 +85,7 @@ class AnchorRecord:
     @classmethod
     def from_payload(cls, data: bytes) -> AnchorRecord:
         """Parse a committed payload, checking that its root matches its leaves."""
-        body = _body(data, ANCHOR_FORMAT)
+        body = decode_record(data, ANCHOR_FORMAT)
         try:
             record = cls(
                 pixels=body["pixels"].hex(),
@@ -141,7 +141,7 @@ class RestorationRecord:
     @classmethod
     def from_payload(cls, data: bytes) -> RestorationRecord:
         """Parse a committed payload."""
-        body = _body(data, RESTORATION_FORMAT)
+        body = decode_record(data, RESTORATION_FORMAT)
         try:
             return cls(
                 input_pixels=body["input_pixels"].hex(),
@@ -161,11 +161,15 @@ class RestorationRecord:
         return asdict(self)
 
 
-def _body(data: bytes, fmt: str) -> dict[str, Any]:
+def decode_record(
+    data: bytes, fmt: str, error: type[LedgerError] = RecordError, what: str | None = None
+) -> dict[str, Any]:
+    """The CBOR map of a committed ``fmt`` payload, without its ``format`` field; ``error`` (naming
+    ``what``, default ``fmt``, when the bytes do not decode) when it is not one."""
     try:
         body = decode(data)
     except LedgerError as exc:
-        raise RecordError(f"not a {fmt} record: {exc}") from None
-    if not isinstance(body, dict) or body.get("format") != fmt:
-        raise RecordError(f"not a {fmt} record")
+        raise error(f"not a {what or fmt} record: {exc}") from None
+    if not isinstance(body, dict) or body.pop("format", None) != fmt:
+        raise error(f"not a {fmt} record")
     return body

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import decode, encode
+from prosima.ledger.encoding import encode
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.proof import check_document
+from prosima.provenance.records import decode_record
 from prosima.watermark.key import WatermarkKey
 
 RECORD_FORMAT = "prosima.watermark-key-record.v1"
@@ -70,12 +71,7 @@ class WatermarkKeyRecord:
     @classmethod
     def from_payload(cls, data: bytes) -> WatermarkKeyRecord:
         """Parse a committed payload; ``WatermarkKeyError`` when it is not a watermark-key record."""
-        try:
-            body = decode(data)
-        except LedgerError as exc:
-            raise WatermarkKeyError(f"not a watermark-key record: {exc}") from None
-        if not isinstance(body, dict) or body.pop("format", None) != RECORD_FORMAT:
-            raise WatermarkKeyError(f"not a {RECORD_FORMAT} record")
+        body = decode_record(data, RECORD_FORMAT, WatermarkKeyError, "watermark-key")
         try:
             return cls(**body)
         except TypeError as exc:
