@@ -283,5 +283,131 @@ def test_a_volume_is_anchored_slice_by_slice(tmp_path, slices):
         np.save(tmp_path / f"s{i}.npy", stored[..., i])
         run("verify", tmp_path / f"s{i}.npy", "--ledger", ledger, "--json", tmp_path / f"v{i}.json")
         assert json.loads((tmp_path / f"v{i}.json").read_text())["record"]["tx"] == records[i]["tx"]
-    res = run("verify", tmp_path / "vol.nii.gz", "--ledger", ledger, code=2)
-    assert "2-D image" in res.stderr
+    res = run("verify", tmp_path / "vol.nii.gz", "--ledger", ledger, "--json", tmp_path / "vol.json")
+    assert "VERIFIED 3 of 3 slices: 3 anchored-original" in res.stdout
+    verdicts = json.loads((tmp_path / "vol.json").read_text())["slices"]
+    assert [v["record"]["tx"] for v in verdicts] == [r["tx"] for r in records]
+    res = run("verify", tmp_path / "vol.nii.gz", "--ledger", ledger, "--heatmap", tmp_path / "h.png", code=2)
+    assert "apply to 2-D images" in res.stderr and not (tmp_path / "h.png").exists()
+
+
+def _volume_generator(path: Path) -> Path:
+    """A 2.5-D generator (one neighbour each side) made from the shipped 2-D prosima-full."""
+    from prosima.models.checkpoint import save_checkpoint
+    from prosima.models.pretrained import load_model_ref
+    from prosima.models.unet import build_generator, inflate_state
+
+    flat, _ = load_model_ref(GENERATOR, "generator")
+    model = build_generator(flat.spec.to_dict() | {"context": 1})
+    model.load_state_dict(inflate_state(flat.state_dict(), model.spec))
+    payload = {"kind": "generator", "name": "volume-test", "spec": model.spec.to_dict()}
+    return save_checkpoint(path, payload | {"model_state": model.state_dict()})
+
+
+def test_a_volume_is_restored_and_verified_slice_by_slice(tmp_path, slices):
+    ledger = tmp_path / "ledger"
+    run("ledger", "init", ledger, "--nodes", 4)
+    planes = [slices[0], slices[1], slices[0][::-1], slices[1][:, ::-1]]
+    volume = np.stack([p * 1000.0 for p in planes], axis=-1).astype(np.float32)
+    write_nifti(tmp_path / "vol.nii.gz", volume)
+    run("anchor", tmp_path / "vol.nii.gz", "--ledger", ledger, "--json", tmp_path / "a.json")
+    records = json.loads((tmp_path / "a.json").read_text())
+    noisy = volume + np.random.default_rng(5).normal(0.0, 80.0, volume.shape).astype(np.float32)
+    write_nifti(tmp_path / "noisy.nii.gz", noisy)
+    assert run("verify", tmp_path / "noisy.nii.gz", "--ledger", ledger, code=1).stdout.startswith(
+        "NOT VERIFIED 0 of 4 slices"
+    )
+    weights = _volume_generator(tmp_path / "volume.pt")
+    out = tmp_path / "restored.nii.gz"
+    res = run(
+        "restore", tmp_path / "noisy.nii.gz", "--ledger", ledger, "--model", weights, "--out", out,
+        "--json", tmp_path / "r.json",
+    )  # fmt: skip
+    assert "4 slices, one record each, block 1" in res.stdout and height(ledger) == 1
+    done = json.loads((tmp_path / "r.json").read_text())
+    assert [s["match"]["tx"] for s in done["slices"]] == [r["tx"] for r in records]
+    params = [s["record"]["params"] for s in done["slices"]]
+    assert {p["context"] for p in params} == {"1"} and {p["range_from"] for p in params} == {"original"}
+    restored = read_image(out).array
+    assert restored.shape == volume.shape
+    assert np.abs(restored - volume).mean() < np.abs(noisy - volume).mean()
+    res = run("verify", out, "--ledger", ledger, code=1)  # the model is not anchored yet
+    assert "NOT VERIFIED 0 of 4 slices: 4 recorded-restoration" in res.stdout
+    run("models", "anchor", weights, "--ledger", ledger)
+    res = run("verify", out, "--ledger", ledger, "--json", tmp_path / "v.json")
+    assert "VERIFIED 4 of 4 slices" in res.stdout
+    verdicts = json.loads((tmp_path / "v.json").read_text())["slices"]
+    assert [v["record"]["tx"] for v in verdicts] == [s["tx"] for s in done["slices"]]
+    # one changed voxel: that slice alone fails, and the command exits 1
+    changed = restored.copy()
+    changed[100, 100, 2] += 50.0
+    write_nifti(tmp_path / "changed.nii.gz", changed)
+    res = run("verify", tmp_path / "changed.nii.gz", "--ledger", ledger, code=1)
+    assert "NOT VERIFIED 3 of 4 slices" in res.stdout and "slice 2: tampered" in res.stdout
+    # refused: existing output, a 2-D output name, --record; nothing is committed
+    for extra, message in (
+        (["--out", out], "exists; refusing"),
+        (["--out", tmp_path / "r.png"], "restored into a .nii or .nii.gz file"),
+        (["--out", tmp_path / "r2.nii.gz", "--record", records[0]["tx"]], "apply to 2-D images"),
+    ):
+        res = run(
+            "restore", tmp_path / "noisy.nii.gz", "--ledger", ledger, "--model", weights, *extra, code=2
+        )
+        assert message in res.stderr and height(ledger) == 2
+    assert not (tmp_path / "r.png").exists() and not (tmp_path / "r2.nii.gz").exists()
+
+
+def _ct_series(folder: Path, planes: list[np.ndarray]) -> None:
+    """A DICOM series of pydicom's bundled CT_small, one file per plane (values in stored units)."""
+    import copy
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    source_path = get_testdata_file("CT_small.dcm", download=False)
+    if source_path is None:
+        pytest.skip("this pydicom lacks its bundled CT_small.dcm")
+    source = pydicom.dcmread(source_path)
+    folder.mkdir()
+    series = pydicom.uid.generate_uid()
+    for k, plane in enumerate(planes):
+        ds = copy.deepcopy(source)
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.ImagePositionPatient = [-158.1, -179.0, -75.7 + 2.5 * k]
+        ds.InstanceNumber = k + 1
+        ds.PixelData = np.clip(plane, 0, 4000).astype(ds.pixel_array.dtype).tobytes()
+        ds.save_as(folder / f"IM{k:03d}.dcm")
+
+
+def test_a_dicom_series_is_restored_into_a_derived_series(tmp_path, slices):
+    ledger = tmp_path / "ledger"
+    run("ledger", "init", ledger, "--nodes", 4)
+    planes = [np.round(p[::2, ::2] * 2000.0) for p in (slices[0], slices[1], slices[0][::-1])]
+    _ct_series(tmp_path / "series", planes)
+    run("anchor", tmp_path / "series", "--ledger", ledger, "--json", tmp_path / "a.json")
+    records = json.loads((tmp_path / "a.json").read_text())
+    rng = np.random.default_rng(7)
+    _ct_series(tmp_path / "noisy", [p + np.round(rng.normal(0.0, 120.0, p.shape)) for p in planes])
+    out = tmp_path / "restored"
+    res = run(
+        "restore", tmp_path / "noisy", "--ledger", ledger, "--model", GENERATOR, "--out", out,
+        "--json", tmp_path / "r.json",
+    )  # fmt: skip
+    assert "3 slices, one record each" in res.stdout
+    done = json.loads((tmp_path / "r.json").read_text())
+    assert [s["match"]["tx"] for s in done["slices"]] == [r["tx"] for r in records]
+    files = sorted(out.glob("*.dcm"))
+    assert len(files) == 3
+    import pydicom
+
+    heads = [pydicom.dcmread(f) for f in files]
+    assert len({h.SeriesInstanceUID for h in heads}) == 1
+    assert all("DERIVED" in h.ImageType for h in heads)
+    run("models", "anchor", GENERATOR, "--ledger", ledger)
+    assert "VERIFIED 3 of 3 slices" in run("verify", out, "--ledger", ledger).stdout
+    res = run(
+        "restore", tmp_path / "noisy", "--ledger", ledger, "--model", GENERATOR, "--out", tmp_path / "x.dcm",
+        code=2,
+    )  # fmt: skip
+    assert "new folder of derived slices" in res.stderr

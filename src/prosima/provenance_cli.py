@@ -76,11 +76,21 @@ def anchor_command(
 
 @app.command("restore")
 def restore_command(
-    corrupted: Path = typer.Argument(..., help="The corrupted 2-D image."),
+    corrupted: Path = typer.Argument(
+        ..., help="The corrupted 2-D image, or a volume: a 3-D NIfTI file or a DICOM series folder."
+    ),
     ledger: Path = typer.Option(..., "--ledger", help="Ledger directory holding the anchored original."),
-    out: Path = typer.Option(..., "--out", help="Output file (.png, .npy, .nii[.gz]; .dcm for DICOM input)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output file (.png, .npy, .nii[.gz]; .dcm for DICOM input); a folder for a DICOM series.",
+    ),
     record: str | None = typer.Option(None, "--record", help="Record id of the original; default: nearest."),
-    model: str = typer.Option("pretrained:prosima-full", help="Generator: pretrained:NAME or a checkpoint."),
+    model: str | None = typer.Option(
+        None,
+        help="Generator: pretrained:NAME or a checkpoint (default: prosima-full for 2-D images, "
+        "the 2.5-D prosima-volume for volumes).",
+    ),
     consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
     json_path: Path | None = typer.Option(None, "--json", help="Write the restoration record as JSON."),
     c2pa_certs: Path | None = typer.Option(
@@ -89,10 +99,19 @@ def restore_command(
         help="Sign a C2PA manifest (the in-toto statement) into a PNG output; certs kept here.",
     ),
 ) -> None:
-    """Protocol 3: restore conditioned on the anchored fingerprints; commit the restoration."""
+    """Protocol 3: restore conditioned on the anchored fingerprints; commit the restoration.
+
+    A volume is restored slice by slice, each slice matched to its own anchored original and recorded
+    by its own restoration record, all in one block."""
     from prosima.optional import MissingExtraError
     from prosima.provenance.restore import Generator, restore_file
 
+    if _is_volume(corrupted):
+        if record is not None or c2pa_certs is not None:
+            raise _fail("--record and --c2pa apply to 2-D images; a volume's slices are matched one by one")
+        _restore_volume(corrupted, ledger, out, model or "pretrained:prosima-volume", consensus, json_path)
+        return
+    model = model or "pretrained:prosima-full"
     if consensus == "mpi":
         raise _fail(
             "restore commits one record through --consensus inproc or direct; MPI is for 'prosima anchor'"
@@ -114,6 +133,53 @@ def restore_command(
     how = "given record" if m["method"] == "record" else f"nearest, similarity {m['similarity']:.3f}"
     typer.echo(f"original {m['tx']} ({how})")
     typer.echo(f"restored {corrupted} -> {done.out}: record {done.tx} height {done.height}")
+    if not done.model_anchored:
+        typer.secho(
+            f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
+            "its outputs will not verify ('prosima models anchor')",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    _write_json(done.to_json(), json_path)
+
+
+def _is_volume(path: Path) -> bool:
+    """A DICOM series folder or a NIfTI file holding more than one slice."""
+    if path.is_dir():
+        return True
+    if not path.name.lower().endswith((".nii", ".nii.gz")) or not path.is_file():
+        return False
+    import nibabel
+
+    try:
+        shape = nibabel.load(path).shape
+    except Exception:  # unreadable: the 2-D path reports the problem
+        return False
+    return len(shape) == 3 and shape[2] > 1
+
+
+def _restore_volume(
+    corrupted: Path, ledger: Path, out: Path, model: str, consensus: str, json_path: Path | None
+) -> None:
+    from prosima.provenance.restore import Generator
+    from prosima.provenance.restore_volume import restore_volume_file
+
+    if consensus == "mpi":
+        raise _fail("restore commits through --consensus inproc or direct; MPI is for 'prosima anchor'")
+    try:
+        generator = Generator.load(model)
+        prov = _open(ledger, consensus)
+        try:
+            done = restore_volume_file(prov, corrupted, out, generator)
+        finally:
+            prov.ledger.close()
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    sims = [m["similarity"] for m in done.matches]
+    typer.echo(
+        f"restored {corrupted} -> {done.out}: {len(done.txs)} slices, one record each, block {done.height}; "
+        f"originals by nearest fingerprint (similarity {min(sims):.3f} .. {max(sims):.3f})"
+    )
     if not done.model_anchored:
         typer.secho(
             f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
@@ -147,7 +213,9 @@ def _sign_c2pa(prov, done, cert_dir: Path) -> None:  # noqa: ANN001
 
 @app.command("verify")
 def verify_command(
-    image: Path = typer.Argument(..., help="The 2-D image to verify."),
+    image: Path = typer.Argument(
+        ..., help="The 2-D image to verify, or a volume (3-D NIfTI, DICOM series folder): every slice."
+    ),
     ledger: Path = typer.Option(..., "--ledger", help="Ledger directory."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the verdict, with its proof, as JSON."),
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write the tamper heatmap as PNG."),
@@ -161,6 +229,13 @@ def verify_command(
     from prosima.provenance.intensity import model_range, to_model
     from prosima.provenance.verify import verify_loaded
 
+    if _is_volume(image):
+        if heatmap is not None or prov_path is not None or intoto_path is not None:
+            raise _fail(
+                "--heatmap, --prov and --intoto apply to 2-D images; verify a volume's slice for them"
+            )
+        _verify_volume(image, ledger, json_path)
+        return
     try:
         loaded = read_image(image)
         prov = _open(ledger, "direct")
@@ -179,6 +254,36 @@ def verify_command(
         unit = to_model(loaded.array, model_range(loaded))
         save_heatmap(heatmap, unit, prov.k, verdict.differing_shards, verdict.shard_cosines, verdict.status)
     if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def _verify_volume(image: Path, ledger: Path, json_path: Path | None) -> None:
+    """Verify every slice of a volume; exit 0 only if every slice verifies."""
+    from prosima.provenance.verify import verify_volume
+
+    try:
+        prov = _open(ledger, "direct")
+        try:
+            verdicts = verify_volume(prov, image)
+        finally:
+            prov.ledger.close()
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    ok = [v.ok for v in verdicts]
+    statuses: dict[str, int] = {}
+    for v in verdicts:
+        statuses[v.status] = statuses.get(v.status, 0) + 1
+    typer.echo(
+        ("VERIFIED " if all(ok) else "NOT VERIFIED ")
+        + f"{sum(ok)} of {len(ok)} slices: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    )
+    for z, v in enumerate(verdicts):
+        if not v.ok:
+            why = "; ".join(v.reasons) or f"differing shards {v.differing_shards}"
+            typer.echo(f"  slice {z}: {v.status}; {why}")
+    _write_json({"ok": all(ok), "slices": [v.to_json() for v in verdicts]}, json_path)
+    if not all(ok):
         raise typer.Exit(1)
 
 

@@ -112,6 +112,17 @@ class VolumeSlices(Sequence[SliceItem]):
         image = crop_or_pad(self._volumes[(subject, contrast)][:, :, z], (self.size, self.size))
         return SliceItem(image, subject, contrast, z, frac, self._norms[(subject, contrast)])
 
+    def stack(self, i: int, context: int) -> np.ndarray:
+        """Slice ``i`` between its ``context`` neighbours on each side, ``[2 * context + 1, H, W]``.
+
+        Neighbours come from the whole volume (brain fraction does not matter for them); past the
+        volume's ends the edge slice repeats.
+        """
+        subject, contrast, z, _ = self._index[i]
+        vol = self._volumes[(subject, contrast)]
+        zs = np.clip(np.arange(z - context, z + context + 1), 0, vol.shape[2] - 1)
+        return crop_or_pad(np.moveaxis(vol[:, :, zs], 2, 0), (self.size, self.size))
+
     @property
     def subjects(self) -> list[str]:
         """Subjects in first-seen order."""

@@ -25,6 +25,7 @@ __all__ = [
     "LoadedImage",
     "read_dicom_series",
     "read_image",
+    "read_volume",
     "write_derived_dicom",
     "write_nifti",
     "write_npy",
@@ -286,6 +287,17 @@ def read_dicom_series(folder: str | Path) -> LoadedImage:
     from prosima.imaging.dicom import read_dicom_series as _read_series
 
     return _read_series(folder)
+
+
+def read_volume(path: str | Path) -> tuple[LoadedImage, int]:
+    """A 3-D NIfTI file or a DICOM series folder, and its slice axis (2 for NIfTI, 0 for DICOM)."""
+    p = Path(path)
+    loaded = read_dicom_series(p) if p.is_dir() else read_image(p)
+    if loaded.meta.format not in ("nifti", "dicom"):
+        raise read_error(p, f"a volume is a NIfTI file or a DICOM series folder, not {loaded.meta.format}")
+    if loaded.array.ndim != 3:
+        raise read_error(p, f"a volume has three axes, got shape {loaded.array.shape}")
+    return loaded, 0 if loaded.meta.format == "dicom" else 2
 
 
 def write_derived_dicom(

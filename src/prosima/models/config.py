@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 TASKS = ("encoder", "restore")
+PRECISIONS = ("fp32", "bf16")
 VARIANTS: dict[str, dict[str, Any]] = {
     # lambda1 / lambda2 of None take LossConfig.default_lambda1 / default_lambda2
     "pixel": {"perceptual": False, "semantic": False, "fingerprint": False, "attention_blocks": 0},
@@ -154,6 +155,13 @@ class GeneratorConfig:
     residual: bool = field(
         default=True, metadata=_doc("Predict the noise and subtract it from the input (residual learning).")
     )
+    context: int = field(
+        default=0,
+        metadata=_doc(
+            "Neighbouring slices on each side read as extra input channels (0 = 2-D; 1 = 2.5-D, three "
+            "slices). Training and validation then need volumes (BraTS folders)."
+        ),
+    )
 
 
 @dataclass
@@ -246,6 +254,16 @@ class TrainLoopConfig:
     )
     log_every: int = field(
         default=50, metadata=_doc("Append training losses to metrics.jsonl every this many steps.")
+    )
+    precision: str = field(
+        default="fp32",
+        metadata=_doc(
+            "Training arithmetic: 'fp32', or 'bf16' (CPU autocast: ~2.4x faster steps on AVX512-BF16; "
+            "validation, checkpoints and shipped weights stay float32/float16)."
+        ),
+    )
+    channels_last: bool = field(
+        default=False, metadata=_doc("Train in channels-last memory format (faster beside bf16 on CPUs).")
     )
 
 
@@ -472,6 +490,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("need 0 <= train.sigma_min <= train.sigma_max")
     if min(t.val_every, t.checkpoint_every, t.log_every) < 1:
         raise ConfigError("train.val_every, checkpoint_every and log_every must be >= 1")
+    if cfg.train.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {cfg.train.precision!r}")
     if cfg.loss.pixel not in ("l1", "l2"):
         raise ConfigError(f"loss.pixel must be 'l1' or 'l2', got {cfg.loss.pixel!r}")
     if cfg.optim.schedule not in ("constant", "cosine"):

@@ -23,27 +23,45 @@ EMBEDDED_SUBJECT = "MNI152"
 
 @dataclass(frozen=True)
 class SliceBank:
-    """Clean slices ``[N, H, W]`` in [0, 1] and where each came from (subject, contrast, z)."""
+    """Clean slices ``[N, H, W]`` in [0, 1] and where each came from (subject, contrast, z).
+
+    ``stacks`` ``[N, 2c+1, H, W]`` (2.5-D banks only) hold each slice between its c neighbours.
+    """
 
     images: torch.Tensor
     meta: tuple[tuple[str, str, int], ...]
+    stacks: torch.Tensor | None = None
+
+    @property
+    def context(self) -> int:
+        return 0 if self.stacks is None else (int(self.stacks.shape[1]) - 1) // 2
+
+    def inputs(self) -> torch.Tensor:
+        """What a generator reads of each clean slice: ``[N, 2c+1, H, W]`` (c = 0 for a 2-D bank)."""
+        return self.images.unsqueeze(1) if self.stacks is None else self.stacks
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     @classmethod
-    def from_slices(cls, ds: VolumeSlices, indices: Sequence[int] | None = None) -> SliceBank:
-        picks = range(len(ds)) if indices is None else indices
+    def from_slices(
+        cls, ds: VolumeSlices, indices: Sequence[int] | None = None, context: int = 0
+    ) -> SliceBank:
+        picks = list(range(len(ds)) if indices is None else indices)
         items = [ds[i] for i in picks]
         images = torch.from_numpy(np.stack([it.image for it in items]).astype(np.float32))
-        return cls(images, tuple((it.subject, it.contrast, it.z) for it in items))
+        stacks = None
+        if context:
+            stacks = torch.from_numpy(np.stack([ds.stack(i, context) for i in picks]).astype(np.float32))
+        return cls(images, tuple((it.subject, it.contrast, it.z) for it in items), stacks)
 
     def subset(self, n: int) -> SliceBank:
         """``n`` slices evenly spaced over the bank (all of them when ``n >= len``)."""
         if n >= len(self):
             return self
         picks = np.linspace(0, len(self) - 1, max(n, 1)).round().astype(int).tolist()
-        return SliceBank(self.images[picks], tuple(self.meta[i] for i in picks))
+        stacks = None if self.stacks is None else self.stacks[picks]
+        return SliceBank(self.images[picks], tuple(self.meta[i] for i in picks), stacks)
 
 
 @functools.lru_cache(maxsize=4)
@@ -53,6 +71,7 @@ def _bank(
     contrasts: tuple[str, ...],
     min_brain_fraction: float,
     max_slices_per_volume: int | None,
+    context: int,
 ) -> SliceBank:
     kwargs = {"min_brain_fraction": min_brain_fraction, "max_slices_per_volume": max_slices_per_volume}
     if root is None:
@@ -61,8 +80,9 @@ def _bank(
             raise ValueError(
                 f"the embedded default brain has one subject, {EMBEDDED_SUBJECT!r}; got {unknown}"
             )
-        return SliceBank.from_slices(embedded_default_slices(**kwargs))
-    return SliceBank.from_slices(brats_slices(root, list(subjects), list(contrasts), **kwargs))
+        return SliceBank.from_slices(embedded_default_slices(**kwargs), context=context)
+    ds = brats_slices(root, list(subjects), list(contrasts), **kwargs)
+    return SliceBank.from_slices(ds, context=context)
 
 
 def load_bank(
@@ -71,11 +91,20 @@ def load_bank(
     contrasts: Sequence[str] = ("t1n",),
     min_brain_fraction: float = 0.05,
     max_slices_per_volume: int | None = None,
+    context: int = 0,
 ) -> SliceBank:
-    """Slices of the given subjects (cached: federated rounds reload nothing)."""
+    """Slices of the given subjects (cached: federated rounds reload nothing); ``context`` > 0 also
+    keeps each slice's neighbours for a 2.5-D generator."""
     if not subjects:
         raise ValueError("no subjects given")
-    return _bank(root, tuple(subjects), tuple(contrasts), float(min_brain_fraction), max_slices_per_volume)
+    return _bank(
+        root,
+        tuple(subjects),
+        tuple(contrasts),
+        float(min_brain_fraction),
+        max_slices_per_volume,
+        int(context),
+    )
 
 
 def default_split(root: str | None, train: Sequence[str], val: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -96,7 +125,8 @@ def default_split(root: str | None, train: Sequence[str], val: Sequence[str]) ->
 
 @dataclass(frozen=True)
 class PatchBatch:
-    """One training batch: clean and noisy ``[B, 1, p, p]``, sigmas ``[B]``, optional z* and shard map."""
+    """One training batch: clean ``[B, 1, p, p]``, noisy ``[B, 2c+1, p, p]`` (the slice and its c
+    neighbours each side; c = 0 in 2-D), sigmas ``[B]``, optional z* and shard map."""
 
     clean: torch.Tensor
     noisy: torch.Tensor
@@ -106,7 +136,8 @@ class PatchBatch:
 
 
 class PatchSampler:
-    """Random patches of random slices with blind Gaussian noise (sigma drawn per patch)."""
+    """Random patches of random slices with blind Gaussian noise (sigma drawn per patch; in 2.5-D the
+    neighbouring slices get their own noise of the same sigma, as in a noisy volume)."""
 
     def __init__(
         self,
@@ -142,22 +173,24 @@ class PatchSampler:
 
     def next(self) -> PatchBatch:
         n, h, w = self.bank.images.shape
-        p, g = self.patch, self.generator
+        p, g, c = self.patch, self.generator, self.bank.context
+        inputs = self.bank.inputs()
         crops, fps, idxs = [], [], []
         for _ in range(self.batch_size):
             for _ in range(self.tries):
                 i, y, x = self._int(n), self._int(h - p + 1), self._int(w - p + 1)
-                crop = self.bank.images[i, y : y + p, x : x + p]
-                if float((crop > 0).float().mean()) >= self.min_foreground:
+                crop = inputs[i, :, y : y + p, x : x + p]
+                if float((crop[c] > 0).float().mean()) >= self.min_foreground:
                     break
             crops.append(crop)
             if self.fingerprints is not None and self.shard_index is not None:
                 fps.append(self.fingerprints[i])
                 idxs.append(self.shard_index[y : y + p, x : x + p])
-        clean = torch.stack(crops).unsqueeze(1)
+        stack = torch.stack(crops)
         lo, hi = self.sigma_range
         sigmas = lo + (hi - lo) * torch.rand(self.batch_size, generator=g)
-        noisy = clean + sigmas.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=g)
+        noisy = stack + sigmas.view(-1, 1, 1, 1) * torch.randn(stack.shape, generator=g)
+        clean = stack[:, c : c + 1].contiguous()
         return PatchBatch(
             clean,
             noisy,
@@ -168,14 +201,18 @@ class PatchSampler:
 
 
 def noisy_copies(bank: SliceBank, sigmas: Sequence[float], seed: int) -> torch.Tensor:
-    """Fixed noisy versions ``[S, N, 1, H, W]`` (seed rule: seed + 100000 * sigma_index + slice_index)."""
+    """Fixed noisy versions ``[S, N, 2c+1, H, W]`` of the generator's inputs (seed rule: seed + 100000 *
+    sigma_index + slice_index; a 2-D bank's slices draw exactly the noise they did before 2.5-D)."""
+    inputs = bank.inputs().numpy()
     out = [
         np.stack(
             [
-                gaussian_noise(bank.images[i].numpy(), float(s), seed=seed + 100_000 * si + i).image
+                gaussian_noise(
+                    inputs[i] if bank.context else inputs[i, 0], float(s), seed=seed + 100_000 * si + i
+                ).image.reshape(inputs[i].shape)
                 for i in range(len(bank))
             ]
         )
         for si, s in enumerate(sigmas)
     ]
-    return torch.from_numpy(np.stack(out)).unsqueeze(2)
+    return torch.from_numpy(np.stack(out))

@@ -1,4 +1,5 @@
-"""Restoring images with a trained generator: a whole slice, or shard by shard with blended overlap.
+"""Restoring images with a trained generator: a whole slice, shard by shard with blended overlap, or a
+whole volume slice by slice (a 2.5-D model reading each slice's neighbours).
 
 Both paths condition every pixel on the fingerprint of the shard that holds it (the fingerprint's own
 GFT grid over the whole image), so a shard restored with its neighbourhood sees the same z* as the
@@ -6,6 +7,8 @@ same pixels do inside the whole slice.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,13 +30,57 @@ def _conditioning(
 
 
 def restore(model: HybridUNet, noisy: np.ndarray, fingerprint: Fingerprint | None = None) -> np.ndarray:
-    """Restore a whole 2-D image (batch 1); ``fingerprint`` is ignored by an unconditioned model."""
-    img = check_image(noisy, "noisy", ndim=(2,))
-    fp, index = _conditioning(model, fingerprint, img.shape)
+    """Restore a whole 2-D image (batch 1); ``fingerprint`` is ignored by an unconditioned model.
+
+    A 2.5-D model takes ``noisy`` as ``[2c+1, H, W]``: the slice between its c neighbours each side.
+    """
+    c = model.spec.context
+    img = check_image(noisy, "noisy", ndim=(3,) if c else (2,))
+    if c and img.shape[0] != 2 * c + 1:
+        raise ValueError(f"a 2.5-D model with context {c} reads {2 * c + 1} slices, got {img.shape[0]}")
+    fp, index = _conditioning(model, fingerprint, img.shape[-2:])
     with inference(model):
-        x = torch.from_numpy(img)[None, None]
+        x = torch.from_numpy(img if c else img[None])[None]
         y = model(x, fp, None if index is None else torch.from_numpy(index))
     return y[0, 0].numpy().astype(np.float32)
+
+
+def neighbour_stack(volume: np.ndarray, z: int, context: int) -> np.ndarray:
+    """Slice ``z`` of ``[Z, H, W]`` between its ``context`` neighbours each side (edge slices repeat)."""
+    zs = np.clip(np.arange(z - context, z + context + 1), 0, volume.shape[0] - 1)
+    return volume[zs]
+
+
+def restore_volume(
+    model: HybridUNet,
+    noisy: np.ndarray,
+    fingerprints: Sequence[Fingerprint | None] | None = None,
+    batch: int = 4,
+) -> np.ndarray:
+    """Restore every slice of a ``[Z, H, W]`` volume, whole slices ``batch`` at a time.
+
+    A 2.5-D model reads each slice with its neighbours; a 2-D model each slice alone. ``fingerprints``
+    (one per slice, or None) condition a conditioned model slice by slice.
+    """
+    vol = check_image(noisy, "noisy volume", ndim=(3,))
+    z_count, h, w = vol.shape
+    fps = list(fingerprints) if fingerprints is not None else [None] * z_count
+    if len(fps) != z_count:
+        raise ValueError(f"{len(fps)} fingerprints for a volume of {z_count} slices")
+    conditioned = model.conditioned and all(f is not None for f in fps)
+    c = model.spec.context
+    out = np.empty_like(vol)
+    with inference(model):
+        for start in range(0, z_count, batch):
+            zs = range(start, min(start + batch, z_count))
+            x = torch.from_numpy(np.stack([neighbour_stack(vol, z, c) for z in zs]))
+            cond, index = None, None
+            if conditioned:
+                parts = [_conditioning(model, fps[z], (h, w)) for z in zs]
+                cond = torch.cat([p[0] for p in parts])  # type: ignore[misc]
+                index = torch.from_numpy(parts[0][1])  # one grid for every slice of the volume
+            out[start : start + len(zs)] = model(x, cond, index)[:, 0].numpy()
+    return out
 
 
 def restore_by_shards(
@@ -47,6 +94,8 @@ def restore_by_shards(
 
     Shards of one extent go through the network as one batch (a 4x4 grid has at most four extents).
     """
+    if model.spec.context:
+        raise ValueError("a 2.5-D model restores volumes (restore_volume), not single 2-D images")
     img = check_image(noisy, "noisy", ndim=(2,))
     fp, index = _conditioning(model, fingerprint, img.shape)
     grid = plan_shards(img.shape, k, overlap)

@@ -30,7 +30,7 @@ from torch import nn
 from prosima.imaging.metrics import brain_mask, masked_psnr, psnr, ssim
 from prosima.imaging.shards import plan_shards
 from prosima.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, state_digest
-from prosima.models.config import Config, ConfigError, dump_yaml
+from prosima.models.config import Config, ConfigError, config_from_dict, dump_yaml
 from prosima.models.data import PatchSampler, SliceBank, default_split, load_bank, noisy_copies
 from prosima.models.encoder import SemanticEncoder
 from prosima.models.fingerprint import compute_fingerprints, shard_index_map
@@ -38,7 +38,7 @@ from prosima.models.losses import RestorationLoss
 from prosima.models.perceptual import feature_network, freeze
 from prosima.models.pretrained import load_model_ref
 from prosima.models.selfsup import PretextHeads, make_view, pretext_loss, sample_windows
-from prosima.models.unet import HybridUNet, count_parameters
+from prosima.models.unet import HybridUNet, count_parameters, inflate_state
 
 _FINGERPRINT_CACHE: dict[tuple[str, tuple, int], torch.Tensor] = {}
 
@@ -108,6 +108,7 @@ class Session:
                 fp_dim,
                 g.cond_channels,
                 g.residual,
+                context=g.context,
             )
             lo = cfg.loss
             features = feature_network(lo.perceptual_network, self.encoder) if lo.lambda1 else None
@@ -117,12 +118,20 @@ class Session:
             params = list(self.model.parameters())
         if cfg.init:
             self._init_from(cfg.init)
+        if cfg.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         o = cfg.optim
         self.optimizer = torch.optim.Adam(
             params, lr=o.lr, betas=(o.betas[0], o.betas[1]), weight_decay=o.weight_decay
         )
+        self.context = cfg.generator.context if cfg.task == "restore" else 0
         self.bank = load_bank(
-            d.root, self.train_subjects, d.contrasts, d.min_brain_fraction, d.max_slices_per_volume
+            d.root,
+            self.train_subjects,
+            d.contrasts,
+            d.min_brain_fraction,
+            d.max_slices_per_volume,
+            self.context,
         )
         self._build_sampler()
         self.validation = self._build_validation() if with_validation else None
@@ -142,8 +151,12 @@ class Session:
 
     def _init_from(self, ref: str) -> None:
         model, _ = load_model_ref(ref, "encoder" if self.cfg.task == "encoder" else "generator")
+        state = model.state_dict()
+        if self.cfg.task == "restore" and self.cfg.generator.context and not model.spec.context:
+            state = inflate_state(state, self.model.spec)  # a 2-D model starts a 2.5-D one
+        self.links["init"] = {"ref": ref, "state_digest": state_digest(model.state_dict())}
         try:
-            self.model.load_state_dict(model.state_dict())
+            self.model.load_state_dict(state)
         except RuntimeError as exc:
             raise ConfigError(f"init {ref!r} does not fit this architecture: {exc}") from None
 
@@ -168,7 +181,12 @@ class Session:
     def _build_validation(self) -> dict[str, Any]:
         cfg, d, t = self.cfg, self.cfg.data, self.cfg.train
         bank = load_bank(
-            d.root, self.val_subjects, d.contrasts, d.min_brain_fraction, d.max_slices_per_volume
+            d.root,
+            self.val_subjects,
+            d.contrasts,
+            d.min_brain_fraction,
+            d.max_slices_per_volume,
+            self.context,
         ).subset(d.val_slices)
         out: dict[str, Any] = {"bank": bank}
         if cfg.task == "encoder":
@@ -202,10 +220,11 @@ class Session:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(step)
         self.model.train()
-        if self.cfg.task == "encoder":
-            loss, parts = self._encoder_loss()
-        else:
-            loss, parts = self._generator_loss()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.train.precision == "bf16"):
+            if self.cfg.task == "encoder":
+                loss, parts = self._encoder_loss()
+            else:
+                loss, parts = self._generator_loss()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.grad_clip:
@@ -229,8 +248,11 @@ class Session:
         p = self.cfg.fingerprint.dropout
         if batch.fingerprints is not None and p > 0:
             keep = (torch.rand(batch.clean.shape[0], generator=self.sampler.generator) >= p).float()
-        out = self.model(batch.noisy, batch.fingerprints, batch.shard_index, keep)
-        return self.criterion(out, batch.clean)
+        noisy = batch.noisy
+        if self.cfg.train.channels_last:
+            noisy = noisy.contiguous(memory_format=torch.channels_last)
+        out = self.model(noisy, batch.fingerprints, batch.shard_index, keep)
+        return self.criterion(out.float(), batch.clean)
 
     # -- validation --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -351,7 +373,8 @@ def train(
         if not ckpt_path.exists():
             raise CheckpointError(f"nothing to resume: {ckpt_path} does not exist")
         payload = load_checkpoint(ckpt_path)
-        if _comparable(payload["config"]) != _comparable(cfg.to_dict()):
+        # a checkpoint saved before a config field existed resumes as if it had held the default
+        if _comparable(config_from_dict(payload["config"]).to_dict()) != _comparable(cfg.to_dict()):
             raise ConfigError(
                 f"{ckpt_path} was trained with another config; only steps, threads and the "
                 "logging/checkpoint intervals may change on resume"

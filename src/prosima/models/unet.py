@@ -12,6 +12,11 @@ takes the shifts of the shards under it, weighted by the fraction of its area ea
 (``shard_index`` says which shard holds each input pixel). That equals painting the projected vectors
 over the shards and average-pooling, at a fraction of the cost. The FiLM layers start at zero, and
 ``fingerprints=None`` skips them, so the same network runs with or without z*.
+
+A 2.5-D generator (``context`` c > 0) reads a slice with its c neighbours on each side as input
+channels and restores the middle one; ``inflate_state`` starts it from a 2-D generator's weights (the
+middle channel's stem weights copied, the neighbours' zero), so it begins exactly as good as that
+model and learns what the neighbours add.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ class GeneratorSpec:
     cond_channels: int = 32
     residual: bool = True
     in_channels: int = 1
+    context: int = 0
+
+    @property
+    def input_channels(self) -> int:
+        """Channels the network reads: the slice and ``context`` neighbours on each side (2.5-D)."""
+        return self.in_channels * (2 * self.context + 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -111,11 +122,14 @@ class HybridUNet(nn.Module):
         cond_channels: int = 32,
         residual: bool = True,
         in_channels: int = 1,
+        context: int = 0,
     ) -> None:
         super().__init__()
         chs = tuple(int(c) for c in channels)
         if len(chs) < 2:
             raise ValueError("a U-Net needs at least two levels")
+        if context < 0:
+            raise ValueError(f"context must be >= 0 neighbouring slices, got {context}")
         if attention_blocks and chs[-1] % heads:
             raise ValueError(f"bottleneck width {chs[-1]} must be divisible by heads={heads}")
         self.spec = GeneratorSpec(
@@ -128,9 +142,10 @@ class HybridUNet(nn.Module):
             cond_channels,
             residual,
             in_channels,
+            context,
         )
         r2 = unshuffle * unshuffle
-        self.stem = Convolution(2, in_channels * r2, chs[0], kernel_size=3, conv_only=True)
+        self.stem = Convolution(2, self.spec.input_channels * r2, chs[0], kernel_size=3, conv_only=True)
         self.enc = nn.ModuleList(ResBlock(c) for c in chs[:-1])
         self.down = nn.ModuleList(
             Convolution(2, a, b, strides=2, kernel_size=2, padding=0, conv_only=True)
@@ -209,10 +224,13 @@ class HybridUNet(nn.Module):
     ) -> torch.Tensor:
         """Restore ``x``; ``fingerprints [B, K, D]`` with ``shard_index [B or 1, H, W]`` condition it.
 
+        A 2.5-D model (``context`` c > 0) reads ``[B, 2c+1, H, W]``, the slice between its neighbours
+        in z order, and returns the middle slice ``[B, 1, H, W]``.
         ``keep`` (``[B]`` of 0/1) drops the conditioning of some samples (fingerprint dropout in training).
         """
-        if x.ndim != 4 or x.shape[1] != self.spec.in_channels:
-            raise ValueError(f"expected [B, {self.spec.in_channels}, H, W], got {tuple(x.shape)}")
+        want = self.spec.input_channels
+        if x.ndim != 4 or x.shape[1] != want:
+            raise ValueError(f"expected [B, {want}, H, W], got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         m = self.multiple
         pad = (0, (-w) % m, 0, (-h) % m)
@@ -243,7 +261,9 @@ class HybridUNet(nn.Module):
             y = self.dec[level](self.up[level](y) + skips[level])
         y = self.tail(y)
         y = F.pixel_shuffle(y, r) if r > 1 else y
-        out = xp - y if self.spec.residual else y
+        c = self.spec.in_channels
+        middle = xp[:, self.spec.context * c : (self.spec.context + 1) * c]
+        out = middle - y if self.spec.residual else y
         return out[..., :h, :w]
 
     def _film(
@@ -267,3 +287,18 @@ def build_generator(spec: dict | GeneratorSpec) -> HybridUNet:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def inflate_state(state: dict[str, torch.Tensor], spec: GeneratorSpec) -> dict[str, torch.Tensor]:
+    """A 2-D generator's weights made to fit the 2.5-D ``spec`` (same widths, more input slices)."""
+    out = dict(state)
+    key = "stem.conv.weight"
+    weight = state[key]
+    r2 = spec.unshuffle * spec.unshuffle
+    per_slice = spec.in_channels * r2
+    if weight.shape[1] != per_slice:
+        raise ValueError(f"the source stem reads {weight.shape[1]} channels, a 2-D model reads {per_slice}")
+    wide = weight.new_zeros((weight.shape[0], spec.input_channels * r2, *weight.shape[2:]))
+    wide[:, spec.context * per_slice : (spec.context + 1) * per_slice] = weight
+    out[key] = wide
+    return out

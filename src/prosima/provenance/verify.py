@@ -17,11 +17,12 @@ restoration whose model version is anchored and whose fingerprints are faithful 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prosima.imaging.io import LoadedImage
+from prosima.imaging.io import LoadedImage, read_volume
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.proof import check_document
 from prosima.ledger.quorum import QuorumCertificate
@@ -200,3 +201,11 @@ def verify_array(prov: Provenance, array: np.ndarray, value_range: tuple[float, 
 def verify_loaded(prov: Provenance, loaded: LoadedImage) -> Verdict:
     """Verify a loaded 2-D image file."""
     return verify_array(prov, loaded.array, model_range(loaded))
+
+
+def verify_volume(prov: Provenance, path: str | Path) -> list[Verdict]:
+    """Verify every slice of a NIfTI volume or DICOM series folder, scaled with the volume's one range
+    (as anchoring and volume restoration scale it)."""
+    loaded, axis = read_volume(path)
+    value_range = model_range(loaded)
+    return [verify_array(prov, plane, value_range) for plane in np.moveaxis(loaded.array, axis, 0)]
