@@ -131,12 +131,22 @@ def bench_restore(
     ),
     seed: int = typer.Option(0, help="Base seed of the noise."),
     threads: int = typer.Option(2, help="torch CPU threads (timing is per slice at batch 1)."),
+    noise: str = typer.Option(
+        "gaussian", help="Comma-separated noise kinds of the slice rows: gaussian, rician."
+    ),
+    volume_slices: int = typer.Option(
+        0, help="Also score blocks of this many consecutive slices of each volume (0: slice rows only)."
+    ),
+    volume_methods: str = typer.Option(
+        "noisy,bm3d,bm4d,prosima-full,prosima-volume", help="Comma-separated methods of the volume rows."
+    ),
     json_path: Path | None = typer.Option(
         None, "--json", help="Write results as JSON (and a PNG beside it)."
     ),
     figure: Path | None = typer.Option(None, help="Where to save the figure (default: beside the JSON)."),
 ) -> None:
-    """Learned restorers vs BM3D and NLM: PSNR, SSIM, brain PSNR, embedding cosine, seconds per slice."""
+    """Learned restorers vs BM3D and NLM (and BM4D on volumes): PSNR, SSIM, brain PSNR, embedding cosine,
+    seconds per slice."""
     from prosima.bench.restore import run_restore_bench
     from prosima.imaging.validation import ImageError
     from prosima.models.checkpoint import CheckpointError
@@ -154,6 +164,9 @@ def bench_restore(
             weights=weights,
             seed=seed,
             threads=threads,
+            noises=_csv(noise),
+            volume_slices=volume_slices,
+            volume_methods=_csv(volume_methods),
             json_path=json_path,
             figure_path=figure,
         )
@@ -239,6 +252,35 @@ def train_federated_command(
             f"anchored tx {r['tx'][:16]} at height {r['height']}"
         )
     _write_json(summary, json_path)
+
+
+@models_app.command("curve")
+def models_curve_command(
+    sources: list[str] = typer.Argument(
+        ..., help="pretrained:NAME (the curve its card carries across sessions) or a run folder."
+    ),
+    png: Path = typer.Option(..., "--png", help="Where to save the plot."),
+    bench: Path | None = typer.Option(
+        None, "--bench", help="A 'bench restore' JSON: draw BM3D / NLM at each sigma as the bar to clear."
+    ),
+) -> None:
+    """Plot validation PSNR against cumulative training steps, one panel per validation sigma."""
+    import json
+
+    from prosima.bench.curves import save_curves
+    from prosima.models.checkpoint import CheckpointError
+
+    try:
+        curves = save_curves(sources, png, bench)
+    except (CheckpointError, FileNotFoundError, json.JSONDecodeError, KeyError) as exc:
+        raise _fail(str(exc)) from None
+    for label, rows in curves.items():
+        last = rows[-1]
+        figures = ", ".join(
+            f"{k.removeprefix('val_psnr@')}: {v:.2f}" for k, v in last.items() if "@" in k and "psnr@" in k
+        )
+        typer.echo(f"{label}: {len(rows)} validations, last at step {last['step']} ({figures} dB)")
+    typer.echo(f"wrote {png}")
 
 
 @models_app.command("verify")

@@ -22,12 +22,16 @@ COLUMNS = {
 
 
 def summarise(
-    per: Mapping[tuple[str, float], Sequence[Mapping[str, float]]], metrics: Sequence[str]
+    per: Mapping[tuple[Any, ...], Sequence[Mapping[str, float]]], metrics: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """One record per (method, sigma): ``n_slices`` and the mean and ``<metric>_std`` of each metric."""
+    """One record per (method, sigma[, noise]): ``n_slices`` and the mean and ``<metric>_std`` of each
+    metric."""
     results = []
-    for (method, sigma), rows in per.items():
+    for key, rows in per.items():
+        method, sigma = key[:2]
         rec: dict[str, Any] = {"method": method, "sigma": sigma, "n_slices": len(rows)}
+        if len(key) > 2:
+            rec["noise"] = key[2]
         for key in metrics:
             values = np.array([r[key] for r in rows])
             rec[key] = float(values.mean())
@@ -44,11 +48,13 @@ def print_results(
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("method", "sigma", *(COLUMNS[m][0] for m in metrics), "n"):
+    noise = any("noise" in r for r in results)
+    for col in (*(("noise",) if noise else ()), "method", "sigma", *(COLUMNS[m][0] for m in metrics), "n"):
         table.add_column(col, justify="right")
-    for r in sorted(results, key=lambda r: (r["sigma"], r["method"])):
+    for r in sorted(results, key=lambda r: (r.get("noise", ""), r["sigma"], r["method"])):
         cells = [COLUMNS[m][1].format(r[m], r[f"{m}_std"]) for m in metrics]
-        table.add_row(r["method"], f"{r['sigma']:.2f}", *cells, str(r["n_slices"]))
+        first = (r.get("noise", ""),) if noise else ()
+        table.add_row(*first, r["method"], f"{r['sigma']:.2f}", *cells, str(r["n_slices"]))
     (console or Console()).print(table)
 
 

@@ -13,6 +13,7 @@ table with the seed paper's figures beside ours, and a figure: clean / noisy / B
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,20 +24,22 @@ import torch
 
 from prosima.bench.denoise import load_bench_slices
 from prosima.bench.report import environment, print_results, summarise, write_json
+from prosima.bench.weights import find_weights
 from prosima.imaging.baselines import get_denoiser
-from prosima.imaging.corruption import gaussian_noise
+from prosima.imaging.corruption import gaussian_noise, rician_noise
 from prosima.imaging.metrics import brain_mask, cosine_similarity, masked_psnr, psnr, ssim
 from prosima.imaging.validation import ImageError
 from prosima.models.checkpoint import CheckpointError, load_model, state_digest
 from prosima.models.fingerprint import compute_fingerprints, inference, shard_embeddings
 from prosima.models.inference import restore
-from prosima.models.pretrained import verify_pretrained
 
 LEARNED = ("unet-pixel", "unet-perceptual", "unet-semantic", "prosima-no-fingerprint", "prosima-full")
 CLASSICAL = ("bm3d", "nlm")
 DEFAULT_METHODS = (*LEARNED, *CLASSICAL)
 METRICS = ("psnr", "ssim", "psnr_brain", "cosine", "seconds_per_image")
 COSINE_SHARDS = 16
+NOISES = {"gaussian": gaussian_noise, "rician": rician_noise}
+VOLUME_METHODS = ("noisy", "bm3d", "bm4d", "prosima-full", "prosima-volume")
 
 # The seed paper's figures ("at least" / "at most" values; BraTS 2020, noise levels pooled in Table 2).
 PAPER = {
@@ -73,24 +76,6 @@ PAPER = {
 PAPER_ABLATION = {"full": 0.91, "w/o semantic loss": 0.63, "w/o fingerprint": 0.86, "w/o GFT": 0.88}
 
 
-def find_weights(name: str, weights: str | Path | None) -> Path:
-    """Weights of ``name`` in ``weights`` (NAME.pt, NAME/best.pt or NAME/checkpoint.pt), else shipped."""
-    if weights is None:
-        path, _ = verify_pretrained(name)
-        return path
-    root = Path(weights)
-    for candidate in (root / f"{name}.pt", root / name / "best.pt", root / name / "checkpoint.pt"):
-        if candidate.is_file():
-            card = root / f"{name}.card.json"
-            if candidate.parent == root and card.is_file():
-                path, _ = verify_pretrained(name, root)
-                return path
-            return candidate
-    raise CheckpointError(
-        f"no weights for {name!r} under {root} (looked for {name}.pt, {name}/best.pt, {name}/checkpoint.pt)"
-    )
-
-
 def _shard_cosine(encoder: torch.nn.Module, clean_emb: np.ndarray, image: np.ndarray) -> float:
     with inference(encoder):
         emb = shard_embeddings(encoder, image, COSINE_SHARDS).numpy()
@@ -108,15 +93,22 @@ def run_restore_bench(
     weights: str | Path | None = None,
     seed: int = 0,
     threads: int = 2,
+    noises: Sequence[str] = ("gaussian",),
+    volume_slices: int = 0,
+    volume_methods: Sequence[str] = VOLUME_METHODS,
     json_path: str | Path | None = None,
     figure_path: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run every method at every sigma on held-out slices; return (and optionally save) the results."""
+    """Run every method at every sigma and noise on held-out slices; return (and optionally save) the
+    results. ``volume_slices`` > 0 also scores whole blocks of that many slices (``bench.restore_volume``)."""
     from rich.console import Console
     from rich.progress import Progress
 
     torch.set_num_threads(threads)
+    bad_noise = sorted(set(noises) - set(NOISES))
+    if bad_noise:
+        raise ImageError(f"unknown noise {bad_noise}; choose from {list(NOISES)}")
     unknown = sorted(set(methods) - {*DEFAULT_METHODS, "noisy"})
     if unknown:
         raise ImageError(f"unknown methods {unknown}; choose from {[*DEFAULT_METHODS, 'noisy']}")
@@ -155,13 +147,15 @@ def run_restore_bench(
             )
 
     ds, picks, source = load_bench_slices(data, subjects if data is not None else None, contrasts, max_slices)
-    per: dict[tuple[str, float], list[dict[str, float]]] = {(m, s): [] for m in methods for s in sigmas}
+    per: dict[tuple[str, float, str], list[dict[str, float]]] = {
+        (m, s, n): [] for n in noises for m in methods for s in sigmas
+    }
     fp_seconds: list[float] = []
     example: dict[float, dict[str, np.ndarray]] = {}
     example_index = picks[len(picks) // 2]
     console = Console()
     with Progress(console=console, disable=not progress, transient=True) as bar:
-        task = bar.add_task("restoring", total=len(sigmas) * len(picks) * len(methods))
+        task = bar.add_task("restoring", total=len(noises) * len(sigmas) * len(picks) * len(methods))
         for i in picks:
             item = ds[i]
             clean = item.image
@@ -173,8 +167,9 @@ def run_restore_bench(
                 t0 = time.perf_counter()
                 fingerprint = compute_fingerprints(semantic, clean, 16)
                 fp_seconds.append(time.perf_counter() - t0)
-            for si, sigma in enumerate(sigmas):
-                noisy = gaussian_noise(clean, sigma, seed=seed + 100_000 * si + i).image
+            for noise, (si, sigma) in itertools.product(noises, enumerate(sigmas)):
+                ni = list(NOISES).index(noise)  # Gaussian draws what it drew before Rician existed
+                noisy = NOISES[noise](clean, sigma, seed=seed + 100_000 * si + i + 10_000_000 * ni).image
                 for method in methods:
                     t0 = time.perf_counter()
                     if method in models:
@@ -183,7 +178,7 @@ def run_restore_bench(
                     else:
                         restored, _ = classical[method](noisy, sigma)
                     seconds = time.perf_counter() - t0
-                    per[(method, sigma)].append(
+                    per[(method, sigma, noise)].append(
                         {
                             "psnr": psnr(clean, restored, 1.0),
                             "ssim": ssim(clean, restored, 1.0),
@@ -192,16 +187,20 @@ def run_restore_bench(
                             "seconds_per_image": seconds,
                         }
                     )
-                    if i == example_index:
+                    if i == example_index and noise == noises[0]:
                         example.setdefault(sigma, {"clean": clean, "noisy": noisy})[method] = restored
                     bar.advance(task)
     results = summarise(per, METRICS)
     out = {
         "benchmark": "restore",
         "data": source,
-        "noise": "additive white Gaussian, unclipped, on [0, 1]",
+        "noise": {
+            "gaussian": "additive white Gaussian, unclipped, on [0, 1]",
+            "rician": "magnitude of the image plus complex Gaussian noise of that sigma per channel (MRI)",
+        },
+        "noises": list(noises),
         "seed": seed,
-        "noise_seed_rule": "seed + 100000 * sigma_index + slice_index",
+        "noise_seed_rule": "seed + 100000 * sigma_index + slice_index + 10000000 * noise_index",
         "ssim": "scikit-image, Gaussian window sigma 1.5, data_range 1",
         "cosine": (
             f"mean over the {COSINE_SHARDS} GFT shards of the cosine between embeddings of the restored and "
@@ -219,9 +218,25 @@ def run_restore_bench(
         "paper": {"tables_2_3": PAPER, "table_4_ablation_cosine": PAPER_ABLATION},
         "results": results,
     }
-    title = "Gaussian restoration on held-out slices (data_range 1; cosine: evaluation encoder)"
+    title = "Restoration of held-out slices (data_range 1; cosine: evaluation encoder)"
     print_results(results, title, METRICS, console)
-    print_paper(results, console)
+    print_paper([r for r in results if r["noise"] == "gaussian"], console)
+    if volume_slices:
+        from prosima.bench.restore_volume import run_volume_bench
+
+        out["volumes"] = run_volume_bench(
+            data,
+            volume_methods,
+            sigmas,
+            subjects=subjects if data is not None else None,
+            contrasts=contrasts,
+            depth=volume_slices,
+            weights=weights,
+            seed=seed,
+            threads=threads,
+            console=console,
+            progress=progress,
+        )
     sem = f" {state_digest(semantic.state_dict())[:12]}" if semantic is not None else ""
     console.print(
         f"cosine: evaluation encoder {eval_digest[:12]} ({eval_path.name}), trained independently of the "

@@ -81,8 +81,23 @@ def _table(d: dict[str, Any]) -> str:
     return "| field | value |\n| --- | --- |\n" + rows + "\n"
 
 
+def _curve_table(curve: list[dict[str, Any]]) -> str:
+    """Validation PSNR (dB) at each cumulative step, one column per validation sigma."""
+    keys = sorted({k for row in curve for k in row if k.startswith("val_psnr@")})
+    if not curve or not keys:
+        return ""
+    head = "| step | " + " | ".join(f"PSNR {k.removeprefix('val_psnr@')}" for k in keys) + " |\n"
+    rule = "| --- |" + " --- |" * len(keys) + "\n"
+    body = "".join(
+        f"| {row['step']} | " + " | ".join(f"{row[k]:.2f}" if k in row else "-" for k in keys) + " |\n"
+        for row in curve
+    )
+    return "\n## Learning curve (validation, cumulative steps)\n\n" + head + rule + body
+
+
 def render_markdown(card: ModelCard) -> str:
     """A human-readable card."""
+    training = {k: v for k, v in card.training.items() if k != "curve"}
     return (
         f"# {card.name}\n\n"
         f"{card.kind}, {card.parameters:,} parameters, stored as {card.dtype} in `{card.file}`.\n\n"
@@ -94,7 +109,8 @@ def render_markdown(card: ModelCard) -> str:
         + "\n## Split\n\n"
         + _table(card.split)
         + "\n## Training\n\n"
-        + _table(card.training)
+        + _table(training)
+        + _curve_table(card.training.get("curve") or [])
         + "\n## Validation\n\n"
         + _table(card.validation)
         + "\n## Linked models\n\n"

@@ -7,6 +7,7 @@ ever downloaded.
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,49 @@ def load_model_ref(ref: str, kind: str | None = None) -> tuple[nn.Module, dict[s
     return load_model(ref, kind)
 
 
+def _curve_row(row: dict[str, Any], offset: int) -> dict[str, Any]:
+    keep = {k: v for k, v in row.items() if k.startswith("val_") and isinstance(v, int | float)}
+    return {"step": int(row["step"]) + offset, **keep}
+
+
+def training_lineage(payload: dict[str, Any], run_dir: Path, weights_dir: Path) -> dict[str, Any]:
+    """Cumulative steps, seconds and validation curve of a checkpoint, counting the shipped weights it
+    started from (``init: pretrained:NAME``, recognised by their weights digest) and the run's own
+    validations (its ``metrics.jsonl``), so a campaign over many sessions keeps one learning curve."""
+    steps, seconds = int(payload.get("step") or 0), float(payload.get("elapsed_s", 0.0))
+    base_steps, base_seconds, curve = 0, 0.0, []
+    init = payload.get("links", {}).get("init")
+    lineage: dict[str, Any] = {}
+    if init:
+        lineage["started_from"] = init
+        ref = str(init.get("ref", ""))
+        card_path = card_paths(weights_dir, ref.removeprefix(PRETRAINED_PREFIX))[0]
+        if ref.startswith(PRETRAINED_PREFIX) and card_path.is_file():
+            card = read_model_card(card_path)
+            if card.state_digest == init.get("state_digest"):
+                t = card.training
+                base_steps = int(t.get("cumulative_steps", t.get("steps") or 0))
+                base_seconds = float(t.get("cumulative_seconds", t.get("seconds") or 0.0))
+                best = (card.validation or {}).get("best") or {}
+                curve = list(
+                    t.get("curve") or ([_curve_row(best, base_steps - best["step"])] if best else [])
+                )
+    rows: dict[int, dict[str, Any]] = {}
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if row.get("type") == "val" and 0 < int(row["step"]) <= steps:
+                rows[int(row["step"])] = row  # a resumed run repeats steps: the last row wins
+    curve += [_curve_row(rows[k], base_steps) for k in sorted(rows)]
+    lineage |= {
+        "cumulative_steps": base_steps + steps,
+        "cumulative_seconds": round(base_seconds + seconds, 1),
+        "curve": curve,
+    }
+    return lineage
+
+
 def export_pretrained(
     checkpoint: str | Path,
     name: str,
@@ -120,6 +164,7 @@ def export_pretrained(
         training={
             "steps": payload.get("step"),
             "seconds": round(float(payload.get("elapsed_s", 0.0)), 1),
+            **training_lineage(payload, Path(checkpoint).parent, d),
             "threads": config.get("threads"),
             "torch": torch.__version__,
             "machine": platform.machine(),
