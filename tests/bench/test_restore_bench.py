@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 from prosima.bench.restore import DEFAULT_METHODS, LEARNED, run_restore_bench
 from prosima.cli import app
+from prosima.imaging.validation import ImageError
 from prosima.models.checkpoint import CheckpointError, save_checkpoint, state_digest
 from prosima.models.encoder import SemanticEncoder
 from prosima.models.unet import HybridUNet
@@ -37,6 +38,11 @@ def weights(tmp_path_factory):
             (8, 16, 32), attention_blocks=attention, heads=2, fingerprint_dim=fp_dim, cond_channels=8
         )
         _save(d / f"{name}.pt", g, "generator", link)
+    torch.manual_seed(20)
+    volume = HybridUNet(
+        (8, 16, 32), attention_blocks=1, heads=2, fingerprint_dim=16, cond_channels=8, context=1
+    )
+    _save(d / "prosima-volume.pt", volume, "generator", link)
     return d
 
 
@@ -106,3 +112,31 @@ def test_cli_bench_restore(weights, tmp_path):
     assert methods == {"noisy", "nlm", "prosima-full"}
     res = CliRunner().invoke(app, ["bench", "restore", "--weights", str(weights), "--methods", "magic"])
     assert res.exit_code == 2 and "unknown methods" in res.output
+
+
+def test_rician_rows_and_volume_rows_beside_the_slice_rows(weights, tmp_path):
+    out = run_restore_bench(
+        None,
+        ["noisy", "prosima-full"],
+        [0.05],
+        max_slices=1,
+        weights=weights,
+        threads=1,
+        noises=("gaussian", "rician"),
+        volume_slices=3,
+        volume_methods=("noisy", "prosima-full", "prosima-volume"),
+        json_path=tmp_path / "r.json",
+        progress=False,
+    )
+    rows = {(r["method"], r["noise"]): r for r in out["results"]}
+    assert set(rows) == {(m, n) for m in ("noisy", "prosima-full") for n in ("gaussian", "rician")}
+    # Rician noise is biased upwards: the noisy copy scores lower than with Gaussian noise
+    assert rows[("noisy", "rician")]["psnr"] < rows[("noisy", "gaussian")]["psnr"]
+    volumes = json.loads((tmp_path / "r.json").read_text())["volumes"]
+    assert volumes["depth"] == 3 and len(volumes["blocks"]) == 1
+    by_method = {r["method"]: r for r in volumes["results"]}
+    assert set(by_method) == {"noisy", "prosima-full", "prosima-volume"}
+    assert abs(by_method["noisy"]["psnr"] - 26.0) < 0.2
+    assert volumes["models"]["prosima-volume"]["context"] == 1
+    with pytest.raises(ImageError, match="unknown noise"):
+        run_restore_bench(None, ["noisy"], [0.05], max_slices=1, weights=weights, noises=("poisson",))

@@ -32,3 +32,18 @@ def test_noisy_is_the_identity_and_unknown_is_refused():
     assert np.array_equal(get_denoiser("noisy")(x, 0.1)[0], x)
     with pytest.raises(ImageError, match="unknown method"):
         get_denoiser("dncnn")
+
+
+def test_bm4d_denoises_a_whole_volume_better_than_bm3d_slice_by_slice():
+    if not (available("bm4d") and available("bm3d")):
+        pytest.skip("bm3d / bm4d extra not installed")
+    from prosima.imaging.baselines import bm4d
+
+    clean = np.stack([_clean()[::2, ::2]] * 6)
+    noisy = clean + np.random.default_rng(1).normal(0, 0.1, clean.shape).astype(np.float32)
+    out, params = bm4d(noisy, 0.1)
+    slice_by_slice = np.stack([get_denoiser("bm3d")(plane, 0.1)[0] for plane in noisy])
+    assert out.shape == clean.shape and out.dtype == np.float32 and params["sigma_psd"] == 0.1
+    assert psnr(clean, out, 1.0) > psnr(clean, slice_by_slice, 1.0) > psnr(clean, noisy, 1.0)
+    with pytest.raises(ImageError, match="noisy volume"):
+        bm4d(noisy[0], 0.1)

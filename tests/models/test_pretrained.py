@@ -108,3 +108,50 @@ def test_shipped_full_model_restores_a_noisy_slice_better_than_the_input():
     restored = restore(generator, noisy, compute_fingerprints(encoder, clean, 16))
     assert restored.shape == clean.shape and np.isfinite(restored).all()
     assert psnr(clean, restored, 1.0) > psnr(clean, noisy, 1.0) + 2.0
+
+
+def test_export_counts_the_shipped_steps_it_started_from_and_keeps_the_curve(tmp_path):
+    from typer.testing import CliRunner
+
+    from prosima.cli import app
+
+    weights = tmp_path / "w"
+    _checkpoint(tmp_path / "first.pt")
+    first = export_pretrained(tmp_path / "first.pt", "enc", weights)
+    assert first.training["cumulative_steps"] == 5 and first.training["curve"] == []
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"type": "val", "step": s, "val_psnr@0.05": 30.0 + s, "val_loss": 1.0} for s in (0, 2, 4, 2, 6)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    payload = load_checkpoint_payload(tmp_path / "first.pt")
+    payload |= {
+        "step": 4,
+        "elapsed_s": 2.0,
+        "links": {"init": {"ref": "pretrained:enc", "state_digest": first.state_digest}},
+    }
+    save_checkpoint(run / "best.pt", payload)
+    card = export_pretrained(run / "best.pt", "enc", weights)
+    t = card.training
+    assert t["steps"] == 4 and t["cumulative_steps"] == 9 and t["cumulative_seconds"] == 3.5
+    # steps beyond the exported one are left out; a repeated step keeps its last row
+    assert [(r["step"], r["val_psnr@0.05"]) for r in t["curve"]] == [(7, 32.0), (9, 34.0)]
+    assert "## Learning curve" in (weights / "enc.md").read_text()
+    # an init that is not the card it names (other weights) counts nothing before it
+    payload["links"]["init"]["state_digest"] = "0" * 64
+    save_checkpoint(run / "other.pt", payload)
+    assert export_pretrained(run / "other.pt", "enc2", weights).training["cumulative_steps"] == 4
+    res = CliRunner().invoke(app, ["models", "curve", str(run), "--png", str(tmp_path / "c.png")])
+    assert res.exit_code == 0, res.output
+    assert (
+        "run: 4 validations, last at step 6 (0.05: 36.00 dB)" in res.output and (tmp_path / "c.png").is_file()
+    )
+    res = CliRunner().invoke(
+        app, ["models", "curve", str(tmp_path / "nothing"), "--png", str(tmp_path / "d.png")]
+    )
+    assert res.exit_code == 2 and "no validation rows" in res.output
+
+
+def load_checkpoint_payload(path):
+    from prosima.models.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -113,3 +114,50 @@ def test_cli_trains_and_exports_weights_with_a_card(tmp_path):
     assert (tmp_path / "w" / "tiny-test.pt").is_file() and (tmp_path / "w" / "tiny-test.card.json").is_file()
     res = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "tiny.yaml"), "--set", "variant=best"])
     assert res.exit_code == 2 and "unknown variant" in res.output
+
+
+def test_a_25d_run_reads_neighbours_and_starts_from_2d_weights(tmp_path):
+    from prosima.models.data import load_bank, noisy_copies
+    from prosima.models.training import Session
+
+    flat = train(tiny(tmp_path / "flat", "train.steps=4", "train.val_every=4"), progress=False)
+    cfg = tiny(tmp_path / "deep", "generator.context=1", f"init={flat['checkpoint']}", "train.steps=2")
+    session = Session(cfg)
+    assert session.model.spec.context == 1 and session.links["init"]["ref"] == flat["checkpoint"]
+    batch = session.sampler.next()
+    assert batch.noisy.shape[1] == 3 and batch.clean.shape[1] == 1
+    # the clean target is the middle slice of the stack the noisy input was made from
+    assert float((batch.noisy[:, 1:2] - batch.clean).abs().mean()) < float(
+        (batch.noisy[:, 0:1] - batch.clean).abs().mean()
+    )
+    v = session.validation
+    assert v is not None and v["noisy"].shape[2] == 3
+    flat_bank = load_bank(None, ["MNI152"], max_slices_per_volume=24).subset(2)
+    deep_bank = load_bank(None, ["MNI152"], max_slices_per_volume=24, context=1).subset(2)
+    np.testing.assert_array_equal(deep_bank.stacks[:, 1], flat_bank.images)
+    assert noisy_copies(flat_bank, [0.1], 5).shape == (1, 2, 1, 256, 256)
+    summary = train(cfg, progress=False)
+    assert summary["steps"] == 2
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_config_field(tmp_path):
+    from prosima.models.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = tiny(tmp_path, "train.steps=4", "train.val_every=2")
+    train(cfg, progress=False, stop_after=2)
+    path = tmp_path / "checkpoint.pt"
+    payload = load_checkpoint(path)
+    del payload["config"]["generator"]["context"], payload["config"]["train"]["precision"]
+    save_checkpoint(path, payload)
+    assert train(cfg, resume=True, progress=False)["steps"] == 4
+
+
+def test_bf16_precision_is_a_choice_and_unknown_ones_are_refused(tmp_path):
+    from prosima.models.training import Session
+
+    session = Session(
+        tiny(tmp_path, "train.precision=bf16", "train.channels_last=true"), with_validation=False
+    )
+    assert np.isfinite(session.train_step(0)["total"])
+    with pytest.raises(ConfigError, match=r"train\.precision must be one of"):
+        tiny(tmp_path, "train.precision=fp8")

@@ -114,3 +114,45 @@ def test_fingerprint_for_another_shape_is_refused():
     m = tiny(fp_dim=12)
     with pytest.raises(ValueError, match="shape"):
         restore(m, np.zeros((32, 32), np.float32), _fingerprint(np.zeros((64, 64))))
+
+
+def tiny_volume(fp_dim=0, seed=0):
+    """A 2.5-D generator (one neighbour each side) started from ``tiny``'s 2-D weights."""
+    from prosima.models.unet import inflate_state
+
+    flat = tiny(fp_dim, seed=seed)
+    spec = flat.spec.to_dict() | {"context": 1}
+    deep = build_generator(spec)
+    deep.load_state_dict(inflate_state(flat.state_dict(), deep.spec))
+    return flat, deep.eval()
+
+
+def test_a_25d_generator_starts_exactly_as_its_2d_source():
+    from prosima.models.inference import restore_volume
+
+    flat, deep = tiny_volume()
+    volume = np.random.default_rng(0).random((5, 24, 20)).astype(np.float32)
+    by_slice = np.stack([restore(flat, plane) for plane in volume])
+    np.testing.assert_allclose(restore_volume(deep, volume), by_slice, atol=1e-5)
+    np.testing.assert_allclose(restore_volume(flat, volume, batch=2), by_slice, atol=1e-5)
+    # once the neighbours' weights move, they change the middle slice's output
+    with torch.no_grad():
+        deep.stem.conv.weight[:, :4].normal_(std=0.2)
+    assert np.abs(restore_volume(deep, volume) - by_slice).max() > 1e-3
+    assert restore(deep, volume[:3]).shape == (24, 20)
+
+
+def test_25d_inputs_are_checked():
+    from prosima.models.inference import restore_volume
+
+    flat, deep = tiny_volume()
+    with pytest.raises(ValueError, match=r"expected \[B, 3, H, W\]"):
+        deep(torch.zeros(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="reads 3 slices, got 2"):
+        restore(deep, np.zeros((2, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="restores volumes"):
+        restore_by_shards(deep, np.zeros((16, 16), np.float32))
+    with pytest.raises(ValueError, match="context must be >= 0"):
+        HybridUNet((8, 16), attention_blocks=0, context=-1)
+    with pytest.raises(ValueError, match="2 fingerprints for a volume of 3 slices"):
+        restore_volume(flat, np.zeros((3, 16, 16), np.float32), [None, None])

@@ -30,7 +30,8 @@ def load_curve(source: str) -> tuple[str, list[dict[str, Any]]]:
             raise CheckpointError(f"the card of {name} holds no learning curve (exported before curves)")
         return name, rows
     folder = Path(source)
-    rows = [r for r in read_metrics(folder) if r.get("type") == "val"]
+    by_step = {int(r["step"]): r for r in read_metrics(folder) if r.get("type") == "val"}  # resumes repeat
+    rows = [by_step[k] for k in sorted(by_step)]
     if not rows:
         raise CheckpointError(f"{folder}: no validation rows in metrics.jsonl")
     return folder.name, rows

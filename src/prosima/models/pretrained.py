@@ -101,9 +101,8 @@ def training_lineage(payload: dict[str, Any], run_dir: Path, weights_dir: Path) 
                 base_steps = int(t.get("cumulative_steps", t.get("steps") or 0))
                 base_seconds = float(t.get("cumulative_seconds", t.get("seconds") or 0.0))
                 best = (card.validation or {}).get("best") or {}
-                curve = list(
-                    t.get("curve") or ([_curve_row(best, base_steps - best["step"])] if best else [])
-                )
+                start = [_curve_row(best, base_steps - int(best["step"]))] if "step" in best else []
+                curve = list(t.get("curve") or start)
     rows: dict[int, dict[str, Any]] = {}
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
