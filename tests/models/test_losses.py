@@ -93,3 +93,18 @@ def test_local_vgg_weights_file_is_used_and_checked(tmp_path):
     with pytest.raises(FileNotFoundError):
         VGGFeatures.from_file(tmp_path / "none.pth")
     assert isinstance(feature_network("encoder", encoder()), EncoderFeatures)
+
+
+def test_aux_batch_limits_the_network_terms_to_the_first_samples():
+    enc = encoder()
+    loss = RestorationLoss("l1", 0.05, 1.0, EncoderFeatures(enc), enc, tile=16)
+    clean = torch.cat([clean_image(), clean_image().flip(-1)])
+    restored = noisy(clean, 0.1)
+    total, parts = loss(restored, clean, aux_batch=1)
+    _, first = loss(restored[:1], clean[:1])
+    _, every = loss(restored, clean)
+    assert parts["pixel"] == pytest.approx(every["pixel"])  # the pixel term sees the whole batch
+    assert parts["perceptual"] == pytest.approx(first["perceptual"])
+    assert parts["semantic"] == pytest.approx(first["semantic"])
+    assert parts["perceptual"] != pytest.approx(every["perceptual"])
+    assert float(total) == pytest.approx(parts["pixel"] + 0.05 * parts["perceptual"] + parts["semantic"])

@@ -130,16 +130,34 @@ def test_export_counts_the_shipped_steps_it_started_from_and_keeps_the_curve(tmp
         "links": {"init": {"ref": "pretrained:enc", "state_digest": first.state_digest}},
     }
     save_checkpoint(run / "best.pt", payload)
-    card = export_pretrained(run / "best.pt", "enc", weights)
+    card = export_pretrained(run / "best.pt", "enc-run", weights)
     t = card.training
     assert t["steps"] == 4 and t["cumulative_steps"] == 9 and t["cumulative_seconds"] == 3.5
     # steps beyond the exported one are left out; a repeated step keeps its last row
     assert [(r["step"], r["val_psnr@0.05"]) for r in t["curve"]] == [(7, 32.0), (9, 34.0)]
-    assert "## Learning curve" in (weights / "enc.md").read_text()
+    assert "## Learning curve" in (weights / "enc-run.md").read_text()
     # an init that is not the card it names (other weights) counts nothing before it
     payload["links"]["init"]["state_digest"] = "0" * 64
     save_checkpoint(run / "other.pt", payload)
     assert export_pretrained(run / "other.pt", "enc2", weights).training["cumulative_steps"] == 4
+    # a restart from that run's checkpoint counts everything before it, and its curve follows on
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "metrics.jsonl").write_text(json.dumps({"type": "val", "step": 3, "val_psnr@0.05": 40.0}) + "\n")
+    source = load_checkpoint_payload(run / "best.pt")
+    digest = state_digest(source["model_state"])
+    save_checkpoint(
+        later / "best.pt",
+        source
+        | {
+            "step": 3,
+            "elapsed_s": 1.0,
+            "links": {"init": {"ref": str(run / "best.pt"), "state_digest": digest}},
+        },
+    )
+    chained = export_pretrained(later / "best.pt", "enc3", weights).training
+    assert chained["cumulative_steps"] == 12 and chained["cumulative_seconds"] == 4.5
+    assert [r["step"] for r in chained["curve"]] == [7, 9, 12]
     res = CliRunner().invoke(app, ["models", "curve", str(run), "--png", str(tmp_path / "c.png")])
     assert res.exit_code == 0, res.output
     assert (

@@ -124,6 +124,7 @@ def test_a_25d_run_reads_neighbours_and_starts_from_2d_weights(tmp_path):
     cfg = tiny(tmp_path / "deep", "generator.context=1", f"init={flat['checkpoint']}", "train.steps=2")
     session = Session(cfg)
     assert session.model.spec.context == 1 and session.links["init"]["ref"] == flat["checkpoint"]
+    assert session.links["init"]["cumulative_steps"] == 4  # what the init carried, recorded at the start
     batch = session.sampler.next()
     assert batch.noisy.shape[1] == 3 and batch.clean.shape[1] == 1
     # the clean target is the middle slice of the stack the noisy input was made from

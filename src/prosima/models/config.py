@@ -183,6 +183,14 @@ class LossConfig:
     default_lambda2: float = field(
         default=1.0, metadata=_doc("lambda2 of the variants that use the semantic loss.")
     )
+    aux_batch: int | None = field(
+        default=None,
+        metadata=_doc(
+            "Training patches per batch that the perceptual and semantic terms see (null = all). Patches "
+            "are drawn at random, so a few give the same expected gradient as all of them, and those "
+            "terms (a frozen network forward and backward) cost as much as the generator itself."
+        ),
+    )
     perceptual_network: str = field(
         default="encoder",
         metadata=_doc(
@@ -490,6 +498,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("need 0 <= train.sigma_min <= train.sigma_max")
     if min(t.val_every, t.checkpoint_every, t.log_every) < 1:
         raise ConfigError("train.val_every, checkpoint_every and log_every must be >= 1")
+    if cfg.loss.aux_batch is not None and not 1 <= cfg.loss.aux_batch <= cfg.train.batch_size:
+        raise ConfigError("loss.aux_batch must lie between 1 and train.batch_size (or be null)")
     if cfg.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {cfg.train.precision!r}")
     if cfg.loss.pixel not in ("l1", "l2"):

@@ -82,15 +82,20 @@ class RestorationLoss(nn.Module):
         self.training = mode
         return self
 
-    def forward(self, restored: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, restored: torch.Tensor, clean: torch.Tensor, aux_batch: int | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted sum and its parts; ``aux_batch`` limits the perceptual and semantic terms (the
+        costly ones: a frozen network's forward and backward) to the first that many samples."""
         total = pixel_loss(restored, clean, self.pixel)
         parts = {"pixel": float(total.detach())}
+        aux_r, aux_c = (restored, clean) if aux_batch is None else (restored[:aux_batch], clean[:aux_batch])
         if self.features is not None:
-            p = perceptual_loss(self.features, restored, clean)
+            p = perceptual_loss(self.features, aux_r, aux_c)
             parts["perceptual"] = float(p.detach())
             total = total + self.lambda1 * p
         if self.encoder is not None:
-            s = semantic_loss(self.encoder, restored, clean, self.tile)
+            s = semantic_loss(self.encoder, aux_r, aux_c, self.tile)
             parts["semantic"] = float(s.detach())
             total = total + self.lambda2 * s
         parts["total"] = float(total.detach())

@@ -36,7 +36,7 @@ from prosima.models.encoder import SemanticEncoder
 from prosima.models.fingerprint import compute_fingerprints, shard_index_map
 from prosima.models.losses import RestorationLoss
 from prosima.models.perceptual import feature_network, freeze
-from prosima.models.pretrained import load_model_ref
+from prosima.models.pretrained import init_lineage, load_model_ref
 from prosima.models.selfsup import PretextHeads, make_view, pretext_loss, sample_windows
 from prosima.models.unet import HybridUNet, count_parameters, inflate_state
 
@@ -154,7 +154,8 @@ class Session:
         state = model.state_dict()
         if self.cfg.task == "restore" and self.cfg.generator.context and not model.spec.context:
             state = inflate_state(state, self.model.spec)  # a 2-D model starts a 2.5-D one
-        self.links["init"] = {"ref": ref, "state_digest": state_digest(model.state_dict())}
+        digest = state_digest(model.state_dict())
+        self.links["init"] = {"ref": ref, "state_digest": digest, **init_lineage(ref)}
         try:
             self.model.load_state_dict(state)
         except RuntimeError as exc:
@@ -252,7 +253,7 @@ class Session:
         if self.cfg.train.channels_last:
             noisy = noisy.contiguous(memory_format=torch.channels_last)
         out = self.model(noisy, batch.fingerprints, batch.shard_index, keep)
-        return self.criterion(out.float(), batch.clean)
+        return self.criterion(out.float(), batch.clean, self.cfg.loss.aux_batch)
 
     # -- validation --------------------------------------------------------------------------------
     @torch.no_grad()
