@@ -134,13 +134,17 @@ def restore_command(
     typer.echo(f"original {m['tx']} ({how})")
     typer.echo(f"restored {corrupted} -> {done.out}: record {done.tx} height {done.height}")
     if not done.model_anchored:
-        typer.secho(
-            f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
-            "its outputs will not verify ('prosima models anchor')",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
+        _warn_unanchored(generator)
     _write_json(done.to_json(), json_path)
+
+
+def _warn_unanchored(generator) -> None:  # noqa: ANN001
+    typer.secho(
+        f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
+        "its outputs will not verify ('prosima models anchor')",
+        fg=typer.colors.YELLOW,
+        err=True,
+    )
 
 
 def _is_volume(path: Path) -> bool:
@@ -181,12 +185,7 @@ def _restore_volume(
         f"originals by nearest fingerprint (similarity {min(sims):.3f} .. {max(sims):.3f})"
     )
     if not done.model_anchored:
-        typer.secho(
-            f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
-            "its outputs will not verify ('prosima models anchor')",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
+        _warn_unanchored(generator)
     _write_json(done.to_json(), json_path)
 
 

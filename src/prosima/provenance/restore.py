@@ -80,6 +80,29 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+def restoration_record(
+    prov: Provenance,
+    generator: Generator,
+    corrupted: np.ndarray,
+    written: np.ndarray,
+    original_tx: str,
+    params: dict[str, str],
+) -> RestorationRecord:
+    """The record of one restored image: the input's and the written output's pixel digests (and the
+    output's shard digests), the original, the model and the encoder, and ``params``."""
+    _, shards = shard_digests(written, prov.k)
+    return RestorationRecord(
+        input_pixels=pixel_digest(corrupted).hex(),
+        output_pixels=pixel_digest(written).hex(),
+        output_shard_pixels=[s.hex() for s in shards],
+        original=original_tx,
+        model=generator.digest,
+        model_name=generator.name,
+        encoder=prov.encoder_digest,
+        params={"k": str(prov.k), **params},
+    )
+
+
 def find_original(
     prov: Provenance, unit: np.ndarray, record_tx: str | None
 ) -> tuple[Indexed, Fingerprint, dict[str, Any]]:
@@ -164,18 +187,14 @@ def restore_file(
     try:
         _write(tmp, restored, loaded, value_range, note)
         written = read_image(tmp).array
-        _, shards = shard_digests(written, prov.k)
         anchored = bool(find_versions(prov.ledger, generator.digest))
-        record = RestorationRecord(
-            input_pixels=pixel_digest(loaded.array).hex(),
-            output_pixels=pixel_digest(written).hex(),
-            output_shard_pixels=[s.hex() for s in shards],
-            original=item.tx,
-            model=generator.digest,
-            model_name=generator.name,
-            encoder=prov.encoder_digest,
-            params={
-                "k": str(prov.k),
+        record = restoration_record(
+            prov,
+            generator,
+            loaded.array,
+            written,
+            item.tx,
+            {
                 "overlap": str(overlap),
                 "match": match["method"],
                 **({"similarity": repr(match["similarity"])} if "similarity" in match else {}),

@@ -12,7 +12,6 @@ derived DICOM slices forming one new series) is moved into place only after that
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,8 @@ from prosima.provenance.context import Provenance
 from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import from_model, model_range, to_model
 from prosima.provenance.model_versions import find_versions
-from prosima.provenance.pixels import pixel_digest, shard_digests
 from prosima.provenance.records import RestorationRecord
-from prosima.provenance.restore import Generator, RestoreError, find_original
+from prosima.provenance.restore import Generator, RestoreError, find_original, restoration_record
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -115,11 +113,8 @@ def restore_volume_file(
     corrupted: str | Path,
     out: str | Path,
     generator: Generator,
-    *,
-    timings: dict[str, list[float]] | None = None,
 ) -> RestoredVolume:
     """Restore every slice of ``corrupted`` into ``out`` and commit one record per slice (module note)."""
-    t_start = time.perf_counter()
     out = Path(out)
     loaded, axis = read_volume(corrupted)
     _check_out(out, loaded)
@@ -128,9 +123,7 @@ def restore_volume_file(
     found = [find_original(prov, plane, None) for plane in to_model(inputs, value_range)]
     value_range, range_from = _original_range([item for item, _, _ in found], value_range)
     unit = to_model(inputs, value_range)
-    t_match = time.perf_counter()
     restored = restore_volume(generator.model, unit, [fp for _, fp, _ in found])
-    t_restore = time.perf_counter()
     note = (
         f"Restored by PROSIMA {generator.name} (weights {generator.digest[:16]}) slice by slice, each "
         "conditioned on the anchored fingerprints of its matched original"
@@ -140,33 +133,27 @@ def restore_volume_file(
     try:
         written = _write(tmp, from_model(restored, value_range), loaded, note, generator.digest)
         anchored = bool(find_versions(prov.ledger, generator.digest))
-        records = []
-        for z, ((item, _, match), plane) in enumerate(zip(found, written, strict=True)):
-            _, shards = shard_digests(plane, prov.k)
-            records.append(
-                RestorationRecord(
-                    input_pixels=pixel_digest(inputs[z]).hex(),
-                    output_pixels=pixel_digest(plane).hex(),
-                    output_shard_pixels=[s.hex() for s in shards],
-                    original=item.tx,
-                    model=generator.digest,
-                    model_name=generator.name,
-                    encoder=prov.encoder_digest,
-                    params={
-                        "k": str(prov.k),
-                        "mode": "volume",
-                        "slice": str(z),
-                        "axis": str(axis),
-                        "slices": str(len(written)),
-                        "context": str(generator.model.spec.context),
-                        "match": match["method"],
-                        "similarity": repr(match["similarity"]),
-                        "range": f"{value_range[0]!r},{value_range[1]!r}",
-                        "range_from": range_from,
-                    },
-                )
+        records = [
+            restoration_record(
+                prov,
+                generator,
+                inputs[z],
+                plane,
+                item.tx,
+                {
+                    "mode": "volume",
+                    "slice": str(z),
+                    "axis": str(axis),
+                    "slices": str(len(written)),
+                    "context": str(generator.model.spec.context),
+                    "match": match["method"],
+                    "similarity": repr(match["similarity"]),
+                    "range": f"{value_range[0]!r},{value_range[1]!r}",
+                    "range_from": range_from,
+                },
             )
-        t_write = time.perf_counter()
+            for z, ((item, _, match), plane) in enumerate(zip(found, written, strict=True))
+        ]
         block = prov.commit(
             [Entry(r.payload(), TxKind.IMAGE_RESTORED, bytes.fromhex(r.output_pixels)) for r in records]
         )
@@ -176,11 +163,6 @@ def restore_volume_file(
             shutil.rmtree(tmp)
         else:
             tmp.unlink(missing_ok=True)
-    if timings is not None:
-        timings.setdefault("match", []).append(t_match - t_start)
-        timings.setdefault("restore", []).append(t_restore - t_match)
-        timings.setdefault("write", []).append(t_write - t_restore)
-        timings.setdefault("commit", []).append(time.perf_counter() - t_write)
     return RestoredVolume(
         records,
         [tx.tx_id.hex() for tx in block.txs],
