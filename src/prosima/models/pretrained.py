@@ -82,38 +82,44 @@ def _curve_row(row: dict[str, Any], offset: int) -> dict[str, Any]:
     return {"step": int(row["step"]) + offset, **keep}
 
 
+def _card_lineage(card: ModelCard) -> dict[str, Any]:
+    """Cumulative steps, seconds and curve of shipped weights (a card from before curves: its best row)."""
+    t, best = card.training, (card.validation or {}).get("best") or {}
+    steps = int(t.get("cumulative_steps", t.get("steps") or 0))
+    start = [_curve_row(best, steps - int(best["step"]))] if "step" in best else []
+    return {
+        "cumulative_steps": steps,
+        "cumulative_seconds": float(t.get("cumulative_seconds", t.get("seconds") or 0.0)),
+        "curve": list(t.get("curve") or start),
+    }
+
+
 def training_lineage(payload: dict[str, Any], run_dir: Path, weights_dir: Path) -> dict[str, Any]:
     """Cumulative steps, seconds and validation curve of a checkpoint, counting the weights it started
     from (``init``: shipped weights or another run's checkpoint, followed back and recognised by their
     weights digest) and the run's own validations (its ``metrics.jsonl``), so a campaign over many
     sessions and restarts keeps one learning curve."""
     steps, seconds = int(payload.get("step") or 0), float(payload.get("elapsed_s", 0.0))
-    base_steps, base_seconds, curve = 0, 0.0, []
     init = payload.get("links", {}).get("init")
     lineage: dict[str, Any] = {}
+    before: dict[str, Any] = {"cumulative_steps": 0, "cumulative_seconds": 0.0, "curve": []}
     if init and "cumulative_steps" in init:  # captured when training started (init_lineage)
         lineage["started_from"] = {k: init[k] for k in ("ref", "state_digest") if k in init}
-        base_steps, base_seconds = int(init["cumulative_steps"]), float(init["cumulative_seconds"])
-        curve = list(init.get("curve") or [])
+        before = init
     elif init:
         lineage["started_from"] = init
         ref = str(init.get("ref", ""))
-        card_path = card_paths(weights_dir, ref.removeprefix(PRETRAINED_PREFIX))[0]  # (pretrained refs)
-        if not ref.startswith(PRETRAINED_PREFIX) and Path(ref).is_file():
+        if ref.startswith(PRETRAINED_PREFIX):
+            card_path = card_paths(weights_dir, ref.removeprefix(PRETRAINED_PREFIX))[0]
+            card = read_model_card(card_path) if card_path.is_file() else None
+            if card is not None and card.state_digest == init.get("state_digest"):
+                before = _card_lineage(card)
+        elif Path(ref).is_file():
             source = load_checkpoint(ref)
             if state_digest(source["model_state"]) == init.get("state_digest"):
                 before = training_lineage(source, Path(ref).parent, weights_dir)
-                base_steps, base_seconds = before["cumulative_steps"], before["cumulative_seconds"]
-                curve = before["curve"]
-        elif ref.startswith(PRETRAINED_PREFIX) and card_path.is_file():
-            card = read_model_card(card_path)
-            if card.state_digest == init.get("state_digest"):
-                t = card.training
-                base_steps = int(t.get("cumulative_steps", t.get("steps") or 0))
-                base_seconds = float(t.get("cumulative_seconds", t.get("seconds") or 0.0))
-                best = (card.validation or {}).get("best") or {}
-                start = [_curve_row(best, base_steps - int(best["step"]))] if "step" in best else []
-                curve = list(t.get("curve") or start)
+    base_steps = int(before["cumulative_steps"])
+    curve = list(before.get("curve") or [])
     rows: dict[int, dict[str, Any]] = {}
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
@@ -124,7 +130,7 @@ def training_lineage(payload: dict[str, Any], run_dir: Path, weights_dir: Path) 
     curve += [_curve_row(rows[k], base_steps) for k in sorted(rows)]
     lineage |= {
         "cumulative_steps": base_steps + steps,
-        "cumulative_seconds": round(base_seconds + seconds, 1),
+        "cumulative_seconds": round(float(before["cumulative_seconds"]) + seconds, 1),
         "curve": curve,
     }
     return lineage
@@ -135,14 +141,7 @@ def init_lineage(ref: str, weights_dir: str | Path | None = None) -> dict[str, A
     seconds and curve (so later exports over the same name cannot change the count)."""
     if ref.startswith(PRETRAINED_PREFIX):
         _, card = verify_pretrained(ref.removeprefix(PRETRAINED_PREFIX), weights_dir)
-        t, best = card.training, (card.validation or {}).get("best") or {}
-        steps = int(t.get("cumulative_steps", t.get("steps") or 0))
-        start = [_curve_row(best, steps - int(best["step"]))] if "step" in best else []
-        return {
-            "cumulative_steps": steps,
-            "cumulative_seconds": float(t.get("cumulative_seconds", t.get("seconds") or 0.0)),
-            "curve": list(t.get("curve") or start),
-        }
+        return _card_lineage(card)
     payload = load_checkpoint(ref)
     lineage = training_lineage(payload, Path(ref).parent, _dir(weights_dir))
     return {k: lineage[k] for k in ("cumulative_steps", "cumulative_seconds", "curve")}
