@@ -277,7 +277,7 @@ def models_curve_command(
     for label, rows in curves.items():
         last = rows[-1]
         figures = ", ".join(
-            f"{k.removeprefix('val_psnr@')}: {v:.2f}" for k, v in last.items() if "@" in k and "psnr@" in k
+            f"{k.removeprefix('val_psnr@')}: {v:.2f}" for k, v in last.items() if k.startswith("val_psnr@")
         )
         typer.echo(f"{label}: {len(rows)} validations, last at step {last['step']} ({figures} dB)")
     typer.echo(f"wrote {png}")
