@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
+from prosima.ledger.block import BlockHeader
+from prosima.ledger.crypto import NodeKey
+from prosima.ledger.merkle import leaf_hash
+from prosima.ledger.quorum import QuorumCertificate
+from prosima.ledger.transaction import Transaction
+from prosima.ledger.tree_head import SignedTreeHead
 
 runner = CliRunner()
 
@@ -117,9 +124,13 @@ def test_forged_and_garbled_proofs_are_refused_with_a_reason(cli_ledger, tmp_pat
             forged(lambda d: d.update(leaf_index=d["leaf_index"] ^ 1)),
             forged(lambda d: d["inclusion_path"].pop()),
         ],
-        "tree head signature": [
+        "differ from its certified header": [
             forged(lambda d: d["tree_head"].update(tree_size=d["tree_head"]["tree_size"] + 1))
         ],
+        "2 distinct signers; threshold is 3 of 4": [
+            forged(lambda d: d["tree_head"].update(certificate=d["tree_head"]["certificate"][:2]))
+        ],
+        "version 1 documents": [forged(lambda d: d.update(version=1))],
         "tx_id": [forged(lambda d: d.update(tx_id=flip_hex(d["tx_id"])))],
         "not valid JSON": [text[: len(text) // 2], "", "{"],
         "must be lower-case hex": [forged(lambda d: d.update(tx_id=d["tx_id"].upper()))],
@@ -143,18 +154,44 @@ def test_forged_and_garbled_proofs_are_refused_with_a_reason(cli_ledger, tmp_pat
             assert r.exit_code == 1, (reason, r.output)
             out = json.loads(r.stdout)
             assert not out["ok"] and any(reason in p for p in out["problems"]), (reason, out)
-    # a proof re-signed by a stranger's key verifies only until the keys are pinned
-    from prosima.ledger.tree_head import SignedTreeHead
+    # tree heads forged with one registered key (below the threshold) are refused, pinned or not:
+    # a head claiming one more entry, and a one-leaf head over a transaction never committed
+    one = NodeKey.load(cli_ledger / "keys" / "node-00.key")
+    header = BlockHeader.decode(SignedTreeHead.from_json(doc["tree_head"]).header)
+    bigger = _with_head(json.loads(text), replace(header, log_size=header.log_size + 1), [one])
+    tx = Transaction.create(one, "data", b"never committed")
+    lone = _with_head(
+        _one_leaf(json.loads(text), tx), replace(header, log_size=1, log_root=leaf_hash(tx.encode())), [one]
+    )
+    for forged_text in (bigger, lone):
+        for extra in ((), ("--registry", cli_ledger / "registry.cbor")):
+            r = _check(forged_text, *extra)
+            assert r.exit_code == 1 and "1 distinct signers; threshold is 3 of 4" in r.stdout, r.stdout
+    # a whole rogue registry signing a rogue log verifies only until the keys are pinned
+    rogue_tx = Transaction.create(rogue_keys[0], "data", b"rogue")
+    d = _one_leaf(json.loads(text), rogue_tx)
+    d["keys"] = {k.node_id.hex(): k.public_key.hex() for k in rogue_keys}
+    rogue_header = replace(
+        header, log_size=1, log_root=leaf_hash(rogue_tx.encode()), proposer=rogue_keys[0].node_id
+    )
+    rogue = _with_head(d, rogue_header, rogue_keys)
+    r = _check(rogue)
+    assert r.exit_code == 0 and json.loads(r.stdout)["pinned"] is False
+    r = _check(rogue, "--registry", cli_ledger / "registry.cbor")
+    assert r.exit_code == 1 and "is not in the registry" in r.stdout
 
-    head = SignedTreeHead.from_json(doc["tree_head"])
-    rogue = rogue_keys[0]
-    fake = SignedTreeHead.sign(rogue, head.tree_size, head.root_hash, head.timestamp)
-    d = json.loads(text)
-    d["tree_head"] = fake.to_json()
-    d["keys"][rogue.node_id.hex()] = rogue.public_key.hex()
-    assert _check(json.dumps(d)).exit_code == 0
-    r = _check(json.dumps(d), "--registry", cli_ledger / "registry.cbor")
-    assert r.exit_code == 1 and "not in the trusted registry" in r.stdout
+
+def _with_head(d, header, signers):
+    """``d`` with its tree head replaced by ``header`` certified by ``signers``."""
+    hb = header.encode()
+    d["tree_head"] = SignedTreeHead.of_block(hb, QuorumCertificate.sign(hb, signers)).to_json()
+    return json.dumps(d)
+
+
+def _one_leaf(d, tx):
+    """``d`` proving ``tx`` as the only leaf."""
+    d.update(transaction=tx.encode().hex(), tx_id=tx.tx_id.hex(), leaf_index=0, inclusion_path=[])
+    return d
 
 
 def test_verify_names_the_fault_of_a_tampered_store(cli_ledger):

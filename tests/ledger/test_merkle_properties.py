@@ -2,21 +2,29 @@
 
 A bare RFC 9162 proof binds the tree size to the root only through the tree head that signs
 them together, so size changes are checked in two ways: against the raw verifier (a changed
-size may only verify against a root that is not that size's real root) and against a signed
+size may only verify against a root that is not that size's real root) and against a certified
 tree head (where it always fails).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from prosima.ledger.block import BlockHeader
 from prosima.ledger.crypto import NodeKey
+from prosima.ledger.errors import ProofError
 from prosima.ledger.merkle import MerkleTree, verify_consistency, verify_inclusion
+from prosima.ledger.quorum import QuorumCertificate
+from prosima.ledger.registry import Registry
 from prosima.ledger.tree_head import SignedTreeHead
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEY = NodeKey.from_seed(bytes(range(32)))
+REGISTRY = Registry([KEY.public_key])
 
 
 def _tree(n: int, salt: int) -> MerkleTree:
@@ -102,10 +110,16 @@ def test_consistency_proofs_verify_and_every_bit_flip_fails(case, data):
 def test_signed_tree_head_binds_the_size(case, bit):
     n, _index, salt = case
     tree = _tree(n, salt)
-    head = SignedTreeHead.sign(KEY, n, tree.root(), 12345)
-    assert head.verify(KEY.public_key)
-    forged = SignedTreeHead(n ^ (1 << bit), head.root_hash, head.timestamp, head.signer, head.signature)
-    assert not forged.verify(KEY.public_key)
-    for b in range(0, 256, 37):
-        forged = SignedTreeHead(n, _flip(head.root_hash, b), head.timestamp, head.signer, head.signature)
-        assert not forged.verify(KEY.public_key)
+    header = BlockHeader(0, bytes(32), bytes(32), 0, n, tree.root(), 12345, KEY.node_id)
+    head = SignedTreeHead.of_block(header.encode(), QuorumCertificate.sign(header.encode(), [KEY]))
+    assert head.check(REGISTRY) is None
+    assert SignedTreeHead.from_json(head.to_json()) == head
+    view = head.to_json() | {"tree_size": n ^ (1 << bit)}
+    with pytest.raises(ProofError, match="differ from its certified header"):
+        SignedTreeHead.from_json(view)
+    for changed in (
+        replace(header, log_size=n ^ (1 << bit)),
+        replace(header, log_root=_flip(tree.root(), bit)),
+    ):
+        forged = SignedTreeHead.of_block(changed.encode(), head.certificate)
+        assert forged.check(REGISTRY) is not None

@@ -23,6 +23,14 @@ DirOption = Annotated[
     Path, typer.Option("--dir", "-d", envvar="PROSIMA_LEDGER_DIR", help="Ledger directory (made by 'init').")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+TrustedRegistryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--registry",
+        envvar="PROSIMA_TRUSTED_REGISTRY",
+        help="Trust only the node keys in this pinned copy of registry.cbor (kept apart from the ledger).",
+    ),
+]
 
 
 def _emit(as_json: bool, data: dict[str, Any], text: str | Callable[[], str]) -> None:
@@ -178,9 +186,7 @@ def show_command(
 @app.command("verify")
 def verify_command(
     directory: DirOption = Path("."),
-    registry: Annotated[
-        Path | None, typer.Option("--registry", help="Also require this trusted copy of registry.cbor.")
-    ] = None,
+    registry: TrustedRegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify every block, hash and signature; exit 1 naming the first fault."""
@@ -245,23 +251,18 @@ def proof_command(
 @app.command("check-proof")
 def check_proof_command(
     file: Annotated[Path, typer.Argument(help="Proof JSON file, or '-' for stdin.")],
-    registry: Annotated[
-        Path | None, typer.Option("--registry", help="Trust only the keys in this registry.cbor.")
-    ] = None,
-    key: Annotated[
-        str | None, typer.Option("--key", help="Trust only this tree-head public key (hex).")
-    ] = None,
+    registry: TrustedRegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a proof offline, without the store; exit 1 when it does not verify."""
+    """Check a proof offline, without the store; exit 1 when it does not verify. Tree heads must
+    carry a quorum certificate of the pinned registry (or, unpinned, of the one the proof lists)."""
     from prosima.ledger.proof import check_document
     from prosima.ledger.registry import Registry
 
     with _errors(as_json):
         text = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
         trusted = Registry.load(registry) if registry is not None else None
-        pinned_key = _parse_hex(key, "--key", 32) if key is not None else None
-    result = check_document(text, registry=trusted, trusted_key=pinned_key)
+    result = check_document(text, registry=trusted)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
     elif result.ok:
@@ -271,6 +272,57 @@ def check_proof_command(
         typer.echo("INVALID: " + "; ".join(result.problems), err=True)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("head")
+def head_command(
+    height: Annotated[int | None, typer.Argument(help="Block height (default: the last block).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the head to this file.")] = None,
+    directory: DirOption = Path("."),
+) -> None:
+    """Print the certified tree head (keep it: 'prosima verify --since' and 'witness' compare
+    against it to detect a rollback or a fork)."""
+    from prosima.ledger.directory import Ledger
+
+    with _errors(False), Ledger.open(directory) as ledger:
+        text = json.dumps(ledger.tree_head(height).to_json(), indent=2, sort_keys=True)
+    if out is not None:
+        out.write_text(text + "\n")
+    typer.echo(text)
+
+
+@app.command("witness")
+def witness_command(
+    state: Annotated[
+        Path, typer.Option("--state", help="The witness's file of heads seen (made on first use).")
+    ],
+    directory: DirOption = Path("."),
+    registry: TrustedRegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check that the log only grew since this witness last saw it, then record its head; exit 1
+    (recording nothing) when it shrank, forked or changed its node keys."""
+    from prosima.ledger.directory import Ledger
+    from prosima.ledger.registry import Registry
+    from prosima.ledger.witness import Witness
+
+    with _errors(as_json):
+        witness = Witness.load(state)
+        before = witness.last
+        trusted = Registry.load(registry) if registry is not None else None
+        with Ledger.open(directory, verify="none") as ledger:
+            problems = witness.observe(ledger, trusted)
+            head = ledger.tree_head()
+    old = 0 if before is None else before.tree_size
+    data = {"ok": not problems, "problems": problems, "seen": old, "now": head.tree_size}
+    if problems:
+        if as_json:
+            typer.echo(json.dumps(data, indent=2, sort_keys=True))
+        else:
+            typer.echo("REFUSED: " + "; ".join(problems), err=True)
+        raise typer.Exit(1)
+    first = " (first sight; registry pinned)" if before is None else ""
+    _emit(as_json, data, f"ok: the log grew from {old} to {head.tree_size} entries, consistently{first}")
 
 
 @app.command("stats")

@@ -13,8 +13,8 @@ from typing import Any
 from prosima.ledger.block import Block
 from prosima.ledger.crypto import NodeKey
 from prosima.ledger.errors import KeyFileError, LedgerError, StoreError
-from prosima.ledger.merkle import EMPTY_ROOT
 from prosima.ledger.proof import consistency_document, inclusion_document
+from prosima.ledger.quorum import QuorumCertificate
 from prosima.ledger.registry import Registry
 from prosima.ledger.store import Store, VerifyMode
 from prosima.ledger.transaction import Transaction, TxKind, now_us
@@ -41,15 +41,21 @@ def _load_keys(keys_dir: Path, registry: Registry) -> list[NodeKey]:
     mode = stat.S_IMODE(keys_dir.stat().st_mode)
     if mode & 0o077:
         raise KeyFileError(f"key directory {keys_dir.name}/ has mode {mode:04o}; it must be 0700")
-    keys = []
+    keys: dict[bytes, tuple[str, NodeKey]] = {}
     for path in sorted(keys_dir.glob("*.key")):
         key = NodeKey.load(path)
         if key.node_id not in registry:
             raise KeyFileError(
                 f"key file {path.name} holds node {key.node_id.hex()}, which is not registered"
             )
-        keys.append(key)
-    return sorted(keys, key=lambda k: k.node_id)
+        if key.node_id in keys:
+            # two files of one key would sign a certificate as two nodes and count once
+            raise KeyFileError(
+                f"key files {keys[key.node_id][0]} and {path.name} hold the same node key; "
+                "each node needs its own key"
+            )
+        keys[key.node_id] = (path.name, key)
+    return [key for _, (_, key) in sorted(keys.items())]
 
 
 class Ledger:
@@ -85,8 +91,11 @@ class Ledger:
         return cls(path, registry, keys, store)
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: VerifyMode = "incremental") -> Ledger:
-        """Open a ledger directory, verifying its store (see ``Store.open``)."""
+    def open(
+        cls, path: str | Path, *, verify: VerifyMode = "incremental", lock_timeout: float | None = None
+    ) -> Ledger:
+        """Open a ledger directory, verifying its store; writers wait up to ``lock_timeout``
+        seconds for each other (see ``Store.open``)."""
         path = Path(path)
         if not (path / REGISTRY_FILE).is_file():
             raise LedgerError(
@@ -94,12 +103,16 @@ class Ledger:
             )
         registry = Registry.load(path / REGISTRY_FILE)
         keys = _load_keys(path / KEYS_DIR, registry)
-        store = Store.open(path / STORE_FILE, registry, verify=verify)
+        store = Store.open(path / STORE_FILE, registry, verify=verify, lock_timeout=lock_timeout)
         ledger = cls(path, registry, keys, store)
         if verify != "none" and keys:
-            cp = store.checkpoint()
-            if cp is None or cp.height < store.height:
-                store.write_checkpoint(keys[0])
+            try:
+                cp = store.checkpoint()
+                if cp is None or cp.height < store.height:
+                    store.write_checkpoint(keys[0])  # under the write lock, at the newest tip
+            except BaseException:
+                store.close()
+                raise
         return ledger
 
     def close(self) -> None:
@@ -126,8 +139,10 @@ class Ledger:
     def append(self, entries: Sequence[Entry], *, verify_signatures: bool = False) -> Block:
         """Sign ``entries`` as transactions, put them in one block signed by every local key, commit.
 
-        The signatures were just made by registered keys, so by default only the block's structure
-        is re-verified before the commit; ``verify_signatures`` checks every signature as well."""
+        The block is built under the store's write lock on the newest tip, after the blocks other
+        processes committed meanwhile were verified. The signatures were just made by registered
+        keys, so by default only the block's structure is re-verified before the commit;
+        ``verify_signatures`` checks every signature as well."""
         if len(self.keys) < self.registry.threshold:
             raise LedgerError(
                 f"only {len(self.keys)} local keys; a quorum needs "
@@ -136,33 +151,37 @@ class Ledger:
         local = self.local
         txs = [Transaction.create(local, e.kind, e.payload, e.key) for e in entries]
         store = self.store
-        block = Block.build(
-            height=store.height + 1,
-            prev_hash=store.tip_hash,
-            txs=txs,
-            log=store.log,
-            time=max(now_us(), store.tip_time),
-            proposer=local.node_id,
-            signers=self.keys,
-        )
-        store.append(block, signatures=verify_signatures)
+        with store.writing():
+            block = Block.build(
+                height=store.height + 1,
+                prev_hash=store.tip_hash,
+                txs=txs,
+                log=store.log,
+                time=max(now_us(), store.tip_time),
+                proposer=local.node_id,
+                signers=self.keys,
+            )
+            store.append(block, signatures=verify_signatures)
         self._dirty = True
         return block
 
     def tree_head(self, height: int | None = None) -> SignedTreeHead:
-        """The log's tree head after block ``height`` (default: the tip), signed by the local key."""
+        """The log's tree head after block ``height`` (default: the tip): that block's header
+        under its quorum certificate (the empty log's head before the first block)."""
         height = self.store.height if height is None else height
         if height < 0:
-            return SignedTreeHead.sign(self.local, 0, EMPTY_ROOT, now_us())
-        header = self.store.header(height)
-        return SignedTreeHead.sign(self.local, header.log_size, header.log_root, header.time)
+            return SignedTreeHead.empty()
+        raws = list(self.store.raw_blocks(height, height + 1))
+        if not raws:
+            raise StoreError(f"no block at height {height}")
+        return SignedTreeHead.of_block(raws[0].header, QuorumCertificate.decode(raws[0].qc))
 
     def inclusion_proof(self, tx_id: bytes) -> dict[str, Any]:
         """The inclusion proof document for ``tx_id`` against the current tree head."""
         tx, _height, index = self.store.find_tx(tx_id)
         head = self.tree_head()
         path = self.store.log.inclusion_proof(index, head.tree_size)
-        return inclusion_document(tx, index, path, head, self._keys_for(tx.signer, head.signer))
+        return inclusion_document(tx, index, path, head, self.registry)
 
     def consistency_proof(self, old_height: int, new_height: int | None = None) -> dict[str, Any]:
         """The consistency proof document between the tree heads after two heights."""
@@ -171,15 +190,15 @@ class Ledger:
             raise StoreError(f"heights must satisfy -1 <= old <= new <= {self.store.height}")
         old, new = self.tree_head(old_height), self.tree_head(new_height)
         path = self.store.log.consistency_proof(old.tree_size, new.tree_size)
-        return consistency_document(old, new, path, self._keys_for(old.signer))
+        return consistency_document(old, new, path, self.registry)
 
-    def _keys_for(self, *node_ids: bytes) -> dict[bytes, bytes]:
-        out = {}
-        for node_id in node_ids:
-            pk = self.registry.public_key(node_id)
-            if pk is not None:
-                out[node_id] = pk
-        return out
+    def extension_of(self, kept: SignedTreeHead) -> tuple[SignedTreeHead, list[bytes]]:
+        """The current tree head and the consistency path from a head a client kept (empty when
+        the log is now smaller than that head: the caller reports the rollback)."""
+        head = self.tree_head()
+        if kept.tree_size > head.tree_size:
+            return head, []
+        return head, self.store.log.consistency_proof(kept.tree_size, head.tree_size)
 
     def verify(self) -> ChainReport:
         """Verify every block, hash and signature from scratch."""

@@ -8,9 +8,12 @@ from typing import Any
 
 from prosima.ledger.crypto import NODE_ID_SIZE, SIGN_BLOCK, SIGNATURE_SIZE, NodeKey
 from prosima.ledger.encoding import decode, encode, expect_map
-from prosima.ledger.errors import EncodingError
+from prosima.ledger.errors import EncodingError, ProofError
 from prosima.ledger.fault import FaultKind
+from prosima.ledger.hexjson import get_hex, require_fields
 from prosima.ledger.registry import Registry
+
+MAX_SIGNERS = 1024  # the registry's own limit on nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +60,47 @@ class QuorumCertificate:
             pairs.append((item[0], item[1]))
         return cls(tuple(pairs))
 
-    def check(self, header_bytes: bytes, registry: Registry) -> tuple[FaultKind, str] | None:
-        """``None`` when every signer is registered, every signature valid and the count reaches
-        the registry's threshold; otherwise the fault kind and a detail."""
-        for node_id, sig in self.signatures:
+    def check(
+        self, header_bytes: bytes, registry: Registry, *, signatures: bool = True
+    ) -> tuple[FaultKind, str] | None:
+        """The one rule for a certificate: ``None`` when it holds at least the registry's threshold
+        of distinct registered signers and (with ``signatures``) every signature verifies;
+        otherwise the fault kind and a detail. Membership and the count are always checked (they
+        cost nothing); only the signature arithmetic is optional, for bytes this process signed."""
+        for node_id, _sig in self.signatures:
             if node_id not in registry:
                 return FaultKind.UNKNOWN_SIGNER, f"quorum signer {node_id.hex()} is not in the registry"
-            if not registry.verify(node_id, SIGN_BLOCK, header_bytes, sig):
-                return FaultKind.SIGNATURE, f"quorum signature of {node_id.hex()} does not verify"
         if len(self.signatures) < registry.threshold:
             return (
                 FaultKind.QUORUM,
-                f"{len(self.signatures)} valid signatures; threshold is "
+                f"{len(self.signatures)} distinct signers; threshold is "
                 f"{registry.threshold} of {len(registry)}",
             )
+        if signatures:
+            for node_id, sig in self.signatures:
+                if not registry.verify(node_id, SIGN_BLOCK, header_bytes, sig):
+                    return FaultKind.SIGNATURE, f"quorum signature of {node_id.hex()} does not verify"
         return None
 
     def to_json(self) -> list[dict[str, Any]]:
         """A JSON-ready view."""
         return [{"node": n.hex(), "signature": s.hex()} for n, s in self.signatures]
+
+    @classmethod
+    def from_json(cls, obj: object) -> QuorumCertificate:
+        """Parse the JSON view strictly; raise ``ProofError`` naming the bad entry."""
+        if not isinstance(obj, list) or len(obj) > MAX_SIGNERS:
+            raise ProofError(f"certificate must be a list of at most {MAX_SIGNERS} signatures")
+        pairs = []
+        for i, item in enumerate(obj):
+            d = require_fields(item, ("node", "signature"), f"certificate[{i}]")
+            pairs.append(
+                (
+                    get_hex(d, "node", f"certificate[{i}]", NODE_ID_SIZE),
+                    get_hex(d, "signature", f"certificate[{i}]", SIGNATURE_SIZE),
+                )
+            )
+        try:
+            return cls(tuple(pairs))
+        except EncodingError as exc:
+            raise ProofError(str(exc)) from None

@@ -30,6 +30,12 @@ class Indexed:
         return self.record.shape if isinstance(self.record, AnchorRecord) else None
 
     @property
+    def pixels(self) -> str:
+        """The digest of the image this record is of (an anchor's pixels, a restoration's output)."""
+        r = self.record
+        return r.pixels if isinstance(r, AnchorRecord) else r.output_pixels
+
+    @property
     def shard_pixels(self) -> list[str]:
         r = self.record
         return r.shard_pixels if isinstance(r, AnchorRecord) else r.output_shard_pixels
@@ -41,19 +47,22 @@ class Indexed:
 
 @dataclass
 class RecordIndex:
-    """Every anchor and restoration on ``ledger``, by tx id and by shard digest."""
+    """Every anchor and restoration on ``ledger``, by tx id, by pixel digest and by shard digest,
+    all derived from the records' own (signed, hashed) bytes up to the verified tip, never from
+    the store's index columns."""
 
     ledger: Ledger
     by_tx: dict[str, Indexed] = field(default_factory=dict)
+    by_pixels: dict[str, list[str]] = field(default_factory=dict)
     by_shard: dict[str, set[str]] = field(default_factory=dict)
     anchors: list[Indexed] = field(default_factory=list)
     height: int = -1
 
     def refresh(self) -> RecordIndex:
-        """Read the blocks appended since the last refresh."""
+        """Read the blocks appended since the last refresh, up to the store's verified tip."""
         store = self.ledger.store
-        for raw in store.raw_blocks(self.height + 1):
-            for tid, data in zip(raw.tx_ids or (), raw.txs, strict=True):
+        for raw in store.raw_blocks(self.height + 1, store.height + 1):
+            for data in raw.txs:
                 tx = Transaction.decode(data)
                 record: AnchorRecord | RestorationRecord
                 if tx.kind == TxKind.IMAGE_ANCHORED:
@@ -62,8 +71,9 @@ class RecordIndex:
                     record = RestorationRecord.from_payload(tx.payload)
                 else:
                     continue
-                item = Indexed(tid.hex(), raw.position, tx.time, tx.signer.hex(), record)
+                item = Indexed(tx.tx_id.hex(), raw.position, tx.time, tx.signer.hex(), record)
                 self.by_tx[item.tx] = item
+                self.by_pixels.setdefault(item.pixels, []).append(item.tx)
                 if item.kind == "anchor":
                     self.anchors.append(item)
                 for digest in item.shard_pixels:

@@ -126,11 +126,7 @@ def verify_array(prov: Provenance, array: np.ndarray, value_range: tuple[float, 
     verdict = Verdict(False, "unknown", digest, tuple(int(n) for n in array.shape))
     unit = to_model(array, value_range)
     index = prov.index.refresh()
-    exact = [
-        index.by_tx[tid.hex()]
-        for tid, _, _ in prov.ledger.store.txs_by_key(bytes.fromhex(digest))
-        if tid.hex() in index.by_tx
-    ]
+    exact = [index.by_tx[tx] for tx in index.by_pixels.get(digest, [])]  # from the records' own bytes
     if exact:
         item = next((i for i in exact if i.kind == "anchor"), exact[0])
         verdict.record = {"kind": item.kind, **item.tx_info(), **item.record.to_json()}
