@@ -27,6 +27,23 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(ledger_app, name="ledger")
 
 
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    max_pixels: int | None = typer.Option(
+        None,
+        "--max-pixels",
+        min=1,
+        help="Refuse image files whose header claims more values (pixels x channels) than this; "
+        "default 536870912 (2 GiB as float32) or $PROSIMA_MAX_IMAGE_PIXELS. "
+        "Give it before the command: prosima --max-pixels N verify ...",
+    ),
+) -> None:
+    from prosima.imaging.limits import pixel_limit
+
+    ctx.with_resource(pixel_limit(max_pixels))
+
+
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -171,6 +188,52 @@ def bench_restore(
             figure_path=figure,
         )
     except (ImageError, CheckpointError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@bench_app.command("fingerprint")
+def bench_fingerprint(
+    data: Path | None = typer.Option(
+        None, "--data", help="BraTS folder; default: embedded MNI152 brain."
+    ),
+    subjects: str = typer.Option("TCGA-DU-7294", help="Comma-separated held-out subject folders."),
+    sigmas: str = typer.Option("0.05,0.10", help="Comma-separated Gaussian noise sigmas on [0, 1]."),
+    ks: str = typer.Option("1,4,16,64", "--k", help="Comma-separated shard counts of the fingerprint."),
+    bits: str = typer.Option("8,4,2", help="Comma-separated bits kept per fingerprint code (2-8)."),
+    contrasts: str = typer.Option("t1n,t1c,t2w,t2f", help="Comma-separated BraTS contrasts."),
+    max_slices: int | None = typer.Option(None, "--max-slices", help="Evenly spaced subset of slices."),
+    weights: Path | None = typer.Option(None, help="Folder with NAME.pt (default: the shipped weights)."),
+    seed: int = typer.Option(0, help="Base seed of the noise."),
+    threads: int = typer.Option(2, help="torch CPU threads."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write results as JSON (and a PNG beside it)."
+    ),
+) -> None:
+    """prosima-full's PSNR against fingerprint bytes per slice (shards x bits; 0 bytes = blind)."""
+    from prosima.bench.fingerprint_size import run_fingerprint_bench
+    from prosima.imaging.validation import ImageError
+    from prosima.models.checkpoint import CheckpointError
+
+    try:
+        k_values = [int(v) for v in _csv(ks)]
+        bit_values = [int(v) for v in _csv(bits)]
+    except ValueError:
+        raise _fail(f"--k and --bits take comma-separated integers, got {ks!r} and {bits!r}") from None
+    try:
+        run_fingerprint_bench(
+            data,
+            _sigmas(sigmas),
+            ks=k_values,
+            bits=bit_values,
+            subjects=_csv(subjects) or None,
+            contrasts=_csv(contrasts),
+            max_slices=max_slices,
+            weights=weights,
+            seed=seed,
+            threads=threads,
+            json_path=json_path,
+        )
+    except (ImageError, CheckpointError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
 
