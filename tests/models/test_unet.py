@@ -156,3 +156,13 @@ def test_25d_inputs_are_checked():
         HybridUNet((8, 16), attention_blocks=0, context=-1)
     with pytest.raises(ValueError, match="2 fingerprints for a volume of 3 slices"):
         restore_volume(flat, np.zeros((3, 16, 16), np.float32), [None, None])
+
+
+def test_a_blind_generator_started_from_a_conditioned_one_is_that_network_run_blind():
+    from prosima.models.unet import blind_state
+
+    cond = tiny(fp_dim=12).eval()
+    blind = build_generator(cond.spec.to_dict() | {"fingerprint_dim": 0}).eval()
+    blind.load_state_dict(blind_state(cond.state_dict()))
+    x = np.random.default_rng(1).random((24, 20)).astype(np.float32)
+    assert np.array_equal(restore(blind, x), restore(cond, x))

@@ -38,7 +38,7 @@ from prosima.models.losses import RestorationLoss
 from prosima.models.perceptual import feature_network, freeze
 from prosima.models.pretrained import init_lineage, load_model_ref
 from prosima.models.selfsup import PretextHeads, make_view, pretext_loss, sample_windows
-from prosima.models.unet import HybridUNet, count_parameters, inflate_state
+from prosima.models.unet import HybridUNet, blind_state, count_parameters, inflate_state
 
 _FINGERPRINT_CACHE: dict[tuple[str, tuple, int], torch.Tensor] = {}
 
@@ -154,6 +154,8 @@ class Session:
         state = model.state_dict()
         if self.cfg.task == "restore" and self.cfg.generator.context and not model.spec.context:
             state = inflate_state(state, self.model.spec)  # a 2-D model starts a 2.5-D one
+        if self.cfg.task == "restore" and model.conditioned and not self.model.conditioned:
+            state = blind_state(state)  # a conditioned model starts a blind one
         digest = state_digest(model.state_dict())
         self.links["init"] = {"ref": ref, "state_digest": digest, **init_lineage(ref)}
         try:

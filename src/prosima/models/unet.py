@@ -302,3 +302,9 @@ def inflate_state(state: dict[str, torch.Tensor], spec: GeneratorSpec) -> dict[s
     wide[:, spec.context * per_slice : (spec.context + 1) * per_slice] = weight
     out[key] = wide
     return out
+
+
+def blind_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A fingerprint-conditioned generator's weights without the conditioning (``cond_proj``, FiLM):
+    the same network run blind, to start an unconditioned model from a conditioned one."""
+    return {k: v for k, v in state.items() if not k.startswith(("cond_proj.", "film."))}
