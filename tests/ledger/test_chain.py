@@ -86,7 +86,7 @@ def test_log_root(chain, registry, keys):
 def test_quorum_below_threshold(chain, registry, keys):
     chain.add(signers=keys[:2])
     fault = _fault(chain.blocks, registry)
-    assert fault.kind == FaultKind.QUORUM and "2 valid signatures" in fault.detail
+    assert fault.kind == FaultKind.QUORUM and "2 distinct signers" in fault.detail
 
 
 def test_unknown_quorum_signer(chain, registry, keys, rogue_keys):

@@ -68,6 +68,7 @@ class Ledger:
         self.keys = keys
         self.store = store
         self._dirty = False
+        self._closed = False
 
     @classmethod
     def init(cls, path: str | Path, nodes: int = 4) -> Ledger:
@@ -116,9 +117,13 @@ class Ledger:
         return ledger
 
     def close(self) -> None:
-        """Write a checkpoint when blocks were appended, then close the store."""
+        """Write a checkpoint when blocks were appended, then close the store (again: nothing)."""
+        dirty, self._dirty = self._dirty, False
+        if self._closed:
+            return
+        self._closed = True
         try:
-            if self._dirty and self.keys:
+            if dirty and self.keys:
                 self.store.write_checkpoint(self.keys[0])
         finally:
             self.store.close()
