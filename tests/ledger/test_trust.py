@@ -145,3 +145,20 @@ def test_a_garbled_witness_file_is_a_clear_error(ledger_path, tmp_path):
         state.write_text(text)
         r = run("witness", "-d", ledger_path, "--state", state)
         assert r.exit_code == 2 and "witness file witness.json" in r.output and "Traceback" not in r.output
+
+
+def test_a_trimmed_certificate_gets_one_verdict_from_every_reader(ledger_path):
+    from prosima.ledger.errors import TamperedStoreError
+    from prosima.ledger.quorum import QuorumCertificate
+
+    with sqlite3.connect(ledger_path / "ledger.db") as conn:
+        qc = QuorumCertificate.decode(conn.execute("SELECT qc FROM blocks WHERE height = 0").fetchone()[0])
+        trimmed = QuorumCertificate(qc.signatures[:3])  # still a quorum: 3 of 4
+        conn.execute("UPDATE blocks SET qc = ? WHERE height = 0", (trimmed.encode(),))
+    with Ledger.open(ledger_path, verify="none") as ledger:
+        fault = ledger.verify().fault
+    assert fault is not None and "changed" in fault.detail
+    with pytest.raises(TamperedStoreError) as err:
+        Ledger.open(ledger_path)
+    assert (err.value.fault.kind, err.value.fault.detail) == (fault.kind, fault.detail)
+    assert run("verify", "-d", ledger_path).exit_code == 1
