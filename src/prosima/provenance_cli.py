@@ -52,26 +52,141 @@ def anchor_command(
     ledger: Path = typer.Option(..., "--ledger", help="Ledger directory (see 'prosima ledger init')."),
     consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
     batch: int = typer.Option(16, help="Images per consensus round."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the records as JSON."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the records as JSON (rewritten after every commit)."
+    ),
+    origins: str = typer.Option(
+        "local",
+        "--origins",
+        help="Which node signs each image: local (this ledger's node), spread (a node per image drawn "
+        "from --seed, as from clients at every node) or a node index.",
+    ),
+    byzantine: str = typer.Option(
+        "",
+        "--byzantine",
+        help="Rehearse with faulty committee nodes (inproc), e.g. 'silent@1' or 'garbage@2' "
+        "(the syntax of 'prosima ledger network --byzantine').",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --byzantine committee and of --origins spread."),
+    resubmit: bool = typer.Option(
+        True, "--resubmit/--no-resubmit", help="Resubmit an image its origin dropped through the next node."
+    ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Exit 0 even when some images could not be committed."
+    ),
 ) -> None:
-    """Protocol 2: shard, hash and fingerprint each image (each slice of a volume), commit the records."""
-    from prosima.provenance.anchor import anchor_images, read_inputs
+    """Protocol 2: shard, hash and fingerprint each image (each slice of a volume), commit the records.
 
+    Each record is printed as it commits; images already anchored (the same pixels) are reported and
+    not committed again, so an interrupted run can be re-run as it was. Exit 3 when some images were
+    dropped by every node they went through (nothing else is lost; re-run to retry)."""
+    from prosima.provenance.anchor import anchor_run, read_inputs, rehearse_faults, spread_origins
+
+    reports = _reports(consensus)
+    if byzantine and consensus != "inproc":
+        raise _fail("--byzantine rehearses faulty nodes in this process: use it with --consensus inproc")
+    if origins != "local" and consensus == "direct":
+        raise _fail("--origins needs a consensus committee (--consensus inproc or mpi)")
+    log = _AnchorLog(json_path if reports else None, reports)
     try:
         items = read_inputs(images)
         prov = _open(ledger, consensus)
         try:
-            done = anchor_images(prov, items, batch=batch)
+            if byzantine:
+                schedule = rehearse_faults(prov, byzantine, seed=seed)
+                log.say("faulty: " + ", ".join(f"node {f.node} {f.behaviour}" for f in schedule.faults))
+            nodes = prov.committee.n if prov.committee is not None else 1
+            where = _anchor_origins(origins, nodes, len(items), seed, spread_origins)
+            report = anchor_run(
+                prov, items, batch=batch, on_event=log.event, origins=where, resubmit=resubmit
+            )
         finally:
             prov.ledger.close()
     except _errors() as exc:
         raise _fail(str(exc)) from None
-    if not _reports(consensus):
+    if not reports:
         return
-    for a in done:
-        where = a.source.get("file", "") + (f" slice {a.source['slice']}" if "slice" in a.source else "")
-        typer.echo(f"anchored {where}: record {a.tx} root {a.record.root.hex()} height {a.height}")
-    _write_json([a.to_json() for a in done], json_path)
+    log.finish(report)
+    if report.dropped and not allow_partial:
+        typer.secho(
+            f"error: {len(report.dropped)} of {len(report.results)} images were not committed (see "
+            "'not anchored' above); re-run to retry them, or pass --allow-partial",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(3)
+
+
+def _anchor_origins(spec: str, nodes: int, count: int, seed: int, spread) -> list[int] | None:  # noqa: ANN001
+    """The origin node of each image for ``anchor --origins``; ``None``: the local node."""
+    if spec == "local":
+        return None
+    if spec == "spread":
+        return spread(nodes, count, seed=seed)
+    if spec.isdigit():
+        if int(spec) >= nodes:
+            raise ValueError(f"--origins {spec}: the committee has nodes 0 to {nodes - 1}")
+        return [int(spec)] * count
+    raise ValueError(f"--origins must be local, spread or a node index, got {spec!r}")
+
+
+class _AnchorLog:
+    """What ``anchor`` prints as results come in (one flushed line each), and its JSON file,
+    rewritten whole (atomically) after each result so that an interrupted run leaves valid JSON."""
+
+    def __init__(self, json_path: Path | None, reports: bool) -> None:
+        self.json_path = json_path
+        self.reports = reports
+        self.done: list[dict] = []
+
+    def say(self, line: str) -> None:
+        if self.reports:
+            typer.echo(line)  # click flushes after every line
+
+    def event(self, e) -> None:  # noqa: ANN001
+        from prosima.provenance.anchor import Anchored, _where
+
+        name = _where(e.source)
+        if isinstance(e, Anchored):
+            if e.existing:
+                self.say(f"already anchored {name} (tx {e.tx}, height {e.height})")
+            else:
+                via = "" if e.origin is None else f" via node {e.origin}"
+                self.say(f"anchored {name}: record {e.tx} root {e.record.root.hex()} height {e.height}{via}")
+                if e.drops:
+                    self.say(f"  resubmitted: {_drops_text(e.drops)}")
+        elif e.retry is not None:
+            self.say(f"dropped {name}: {e.drops[-1].reason}; resubmitting through node {e.retry}")
+            return
+        else:
+            self.say(f"not anchored {name}: {_drops_text(e.drops)}")
+        self.done.append(e.to_json())
+        self._write(self.done)
+
+    def finish(self, report) -> None:  # noqa: ANN001
+        total = len(report.results)
+        self.say(
+            f"committed {report.committed}/{total} images, {report.existing} already anchored, "
+            f"{len(report.dropped)} not committed"
+            + (f" ({report.resubmitted} resubmitted through another node)" if report.resubmitted else "")
+        )
+        self._write([r.to_json() for r in report.results])  # in input order
+
+    def _write(self, obj: object) -> None:
+        if self.json_path is None:
+            return
+        import json
+        import os
+
+        path = self.json_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(json.dumps(obj, indent=2))
+        os.replace(tmp, path)
+
+
+def _drops_text(drops) -> str:  # noqa: ANN001
+    return "; then ".join(d.reason for d in drops)
 
 
 @app.command("restore")

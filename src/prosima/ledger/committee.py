@@ -23,17 +23,33 @@ its entries are invalid, the writer's store tip and each node's replica tip. Eve
 from the same bytes, so an invalid entry raises ``LedgerError`` everywhere before anything is
 signed or written, and a store tip that moved (``Ledger.append``, another committee) makes every
 node re-sync to it (other ranks read it from the store file) instead of forking the chain.
+
+``faults`` (a ``FaultSchedule``) makes hosted nodes misbehave as ``ledger network --byzantine`` does,
+to rehearse a committee with faulty members; a schedule the protocol does not tolerate is refused.
+``submit`` is ``commit`` for a possibly faulty origin: entries the rounds left out are reported, with
+why, instead of failing the whole commit.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from prosima.ledger.block import Block
-from prosima.ledger.consensus import PHASES, ConsensusContext, ConsensusNode, Request, RoundResult, run_round
+from prosima.ledger.byzantine import Adversary, FaultSchedule
+from prosima.ledger.consensus import (
+    PHASES,
+    ConsensusContext,
+    ConsensusNode,
+    Event,
+    Request,
+    RoundResult,
+    run_round,
+)
 from prosima.ledger.crypto import SIGNATURE_SIZE, NodeKey
 from prosima.ledger.directory import Entry, Ledger
 from prosima.ledger.encoding import decode, encode
@@ -49,6 +65,29 @@ from prosima.ledger.voting import VotingPower
 
 WRITER = 0
 STALE = -2  # the height a node reports when it must be rebuilt whatever the store's tip
+
+
+# what a node's fault event says about the origin of a transaction batch, in a user's words
+_DROP_REASONS = {
+    "silent": "sent no transaction batch (silent)",
+    "malformed message": "sent a malformed transaction batch",
+    "invalid transaction": "sent transactions that do not decode or are not signed as its own",
+    "invalid transaction signature": "signed its transactions with signatures that do not verify",
+}
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What ``Committee.submit`` decided: the blocks written (in order) and the entries left out,
+    as ``(entry index, reason)`` (known on the rank hosting the origin; empty elsewhere)."""
+
+    blocks: tuple[Block, ...]
+    dropped: tuple[tuple[int, str], ...]
+
+    @property
+    def block(self) -> Block | None:
+        """The last block written, if any."""
+        return self.blocks[-1] if self.blocks else None
 
 
 def _keep_nothing(_tx_id: bytes, _tx: Transaction) -> bool:
@@ -81,8 +120,10 @@ class Committee:
         seed: int = 0,
         transport: Transport | None = None,
         overlay_m: int = 2,
+        faults: FaultSchedule | None = None,
     ) -> None:
         self.ledger = ledger
+        self.seed = seed
         node_ids = tuple(ledger.registry.members)
         n = len(node_ids)
         self.transport = transport or LocalTransport(n)
@@ -103,6 +144,21 @@ class Committee:
                     f"{ledger.path / 'keys'}; a committee needs the key of every node it hosts"
                 )
             self.keys[i] = key
+        self.faults = faults or FaultSchedule()
+        bad = sorted(i for i in self.faults.nodes if not 0 <= i < n)
+        if bad:
+            raise LedgerError(f"faulty node {bad[0]} is not a node index between 0 and {n - 1}")
+        if not self.power.tolerates(self.faults.nodes):
+            raise LedgerError(
+                f"{len(self.faults.nodes)} faulty nodes of {n} exceed what consensus tolerates "
+                f"(at most {self.power.f}); refused, so that they cannot certify a block"
+            )
+        coalition = {i: self.keys[i] for i in self.faults.nodes if i in self.keys}
+        self._adversaries = {  # kept across rebuilds: a crashed leader stays crashed
+            i: Adversary(fault, coalition, seed)
+            for i in self.transport.local
+            if (fault := self.faults.of(i)) is not None
+        }
         self.default_origin = self.ctx.index_of[ledger.local.node_id]
         self.writer = WRITER in self.transport.local
         self.nodes: dict[int, ConsensusNode] = {}
@@ -133,7 +189,7 @@ class Committee:
         for k, i in enumerate(self.transport.local):
             own = state if k == 0 else copy.deepcopy(state)
             replica = PartialReplica.at_tip(self.ctx.registry, _keep_nothing, own)
-            self.nodes[i] = ConsensusNode(i, self.keys[i], self.ctx, replica)
+            self.nodes[i] = ConsensusNode(i, self.keys[i], self.ctx, replica, self._adversaries.get(i))
         self._stale = False
 
     # -- preflight -------------------------------------------------------------------------
@@ -204,6 +260,15 @@ class Committee:
         (on the writer: this process, or the rank hosting node 0). Returns the block holding the
         entries, ``None`` when there are none; raises ``LedgerError`` for an invalid entry, a round
         that decides nothing, or a store the nodes cannot re-sync to, with nothing written."""
+        return self._run(entries, origin, partial=False).block
+
+    def submit(self, entries: Sequence[Entry], *, origin: int | None = None) -> Submitted:
+        """As ``commit``, but entries the rounds leave out (a faulty origin that sends nothing or
+        signs garbage) are reported with the reason the honest nodes saw, and the blocks that were
+        decided are written; the nodes then start afresh from the store's tip."""
+        return self._run(entries, origin, partial=True)
+
+    def _run(self, entries: Sequence[Entry], origin: int | None, *, partial: bool) -> Submitted:
         origin = self.default_origin if origin is None else origin
         if not 0 <= origin < self.n:
             raise LedgerError(f"origin must be a node index between 0 and {self.n - 1}, got {origin}")
@@ -212,17 +277,17 @@ class Committee:
         self.last_critical = dict.fromkeys(PHASES, 0.0)
         start = time.perf_counter()
         try:
-            return self._commit(entries, origin)
+            return self._commit(entries, origin, partial)
         finally:
             self.last_seconds = time.perf_counter() - start
 
-    def _commit(self, entries: Sequence[Entry], origin: int) -> Block | None:
+    def _commit(self, entries: Sequence[Entry], origin: int, partial: bool) -> Submitted:
         rows = self._preflight(entries, origin)
         if rows[origin]["error"]:
             raise LedgerError(f"nothing committed: {rows[origin]['error']}")
         count = rows[origin]["count"]
         if count == 0:
-            return None
+            return Submitted((), ())
         self._sync(rows)
         requests: Mapping[int, Sequence[Request]] = {}
         if origin in self.nodes:
@@ -232,8 +297,10 @@ class Committee:
                     Request(e.kind, bytes(e.payload), bytes(e.key), max(now_us(), tip_time)) for e in entries
                 ]
             }
+        seen = {i: set(node.events) for i, node in self.nodes.items()}
+        first_height = self.height + 1
         try:
-            blocks = self._decide(requests, count)
+            blocks = self._decide(requests, count, partial)
         except BaseException:
             self._stale = True  # pools and replicas may be half-way through a round
             raise
@@ -243,11 +310,22 @@ class Committee:
                 self.ledger.store.append(block, signatures=True)
                 self.ledger._dirty = True
             self.last_write_seconds = time.perf_counter() - t
-        return blocks[-1]
+        dropped: tuple[tuple[int, str], ...] = ()
+        if sum(len(b.txs) for b in blocks) != count:
+            self._stale = True  # what the rounds left in the pools must not reach a later block
+            new = {
+                e
+                for i, node in self.nodes.items()
+                for e in node.events - seen[i]
+                if i not in self.faults.nodes
+            }
+            why = _drop_reason(new, origin, range(first_height, first_height + len(self.last_rounds)))
+            dropped = tuple((k, why) for k in _left_out(entries, blocks, self.ctx.node_ids[origin]))
+        return Submitted(tuple(blocks), dropped)
 
-    def _decide(self, requests: Mapping[int, Sequence[Request]], count: int) -> list[Block]:
+    def _decide(self, requests: Mapping[int, Sequence[Request]], count: int, partial: bool) -> list[Block]:
         """Rounds until the pool is empty (one without faults); the blocks, holding ``count``
-        transactions in all, or ``LedgerError``."""
+        transactions in all, or ``LedgerError`` (fewer are fine when ``partial``)."""
         blocks: list[Block] = []
         for _ in range(count):
             result = run_round(self.nodes, self.transport, requests)
@@ -263,9 +341,31 @@ class Committee:
                 break
         self.last_blocks = blocks
         decided = sum(len(b.txs) for b in blocks)
-        if decided != count:
+        if decided != count and not partial:
             raise LedgerError(
                 f"consensus decided {decided} of the {count} transactions in {len(blocks)} block(s); "
                 "nothing was written"
             )
         return blocks
+
+
+def _left_out(entries: Sequence[Entry], blocks: Sequence[Block], signer: bytes) -> list[int]:
+    """Indices of the ``entries`` no block holds as a transaction signed by ``signer``."""
+    held = Counter((tx.kind, tx.payload, tx.key) for b in blocks for tx in b.txs if tx.signer == signer)
+    out = []
+    for k, e in enumerate(entries):
+        item = (e.kind, bytes(e.payload), bytes(e.key))
+        if held[item] > 0:
+            held[item] -= 1
+        else:
+            out.append(k)
+    return out
+
+
+def _drop_reason(events: set[Event], origin: int, heights: range) -> str:
+    """Why the honest nodes left the origin's transactions out, from the faults they recorded."""
+    kinds = sorted({e.kind for e in events if e.culprit == origin and e.height in heights})
+    said = [_DROP_REASONS[k] for k in kinds if k in _DROP_REASONS]
+    if not said:
+        return f"origin node {origin}'s transactions were left out of every decided block"
+    return f"origin node {origin} " + " and ".join(said)

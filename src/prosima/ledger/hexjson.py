@@ -28,6 +28,8 @@ def _no_constant(name: str) -> None:
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON, refusing duplicate fields, NaN/Infinity and oversized documents."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise ProofError(f"expected JSON text, got {type(text).__name__}")
     if len(text) > MAX_DOCUMENT:
         raise ProofError(f"document larger than {MAX_DOCUMENT} bytes")
     try:

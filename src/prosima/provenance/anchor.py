@@ -1,29 +1,49 @@
 """Anchoring (Protocol 2): cut each image into K GFT shards, hash each shard's decoded pixels,
 fingerprint each shard with the semantic encoder, put the fingerprints in the content-addressed
-store, and commit one ``image.anchored`` transaction per image (a batch per consensus round)."""
+store, and commit one ``image.anchored`` transaction per image (a batch per consensus round).
+
+A run is resumable: an image whose exact pixels are already anchored (found by the store's key
+index, then confirmed in the transaction's own record) is reported, not committed again, and the
+same pixels twice in one run are committed once. Each result is handed to ``on_event`` as it is
+known, so a caller can show every commit before the next round starts. Under a consensus committee
+an image its origin node drops (a faulty node: silent, or signing garbage) is resubmitted through
+the next node until one commits it; what was dropped, by whom and why is reported.
+"""
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from prosima.imaging.io import LoadedImage, read_image
-from prosima.ledger.directory import Entry
+from prosima.ledger.block import Block
+from prosima.ledger.byzantine import FaultSchedule
+from prosima.ledger.directory import Entry, Ledger
 from prosima.ledger.transaction import TxKind
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance
 from prosima.provenance.fingerprint_store import fingerprint_digest, shard_fingerprint_digests
 from prosima.provenance.intensity import model_range, to_model
 from prosima.provenance.pixels import pixel_digest, shard_digests
-from prosima.provenance.records import AnchorRecord
+from prosima.provenance.records import AnchorRecord, RecordError
 
 
 class AnchorError(ValueError):
     """An image that cannot be anchored; nothing was committed."""
+
+
+class PartialAnchorError(AnchorError):
+    """Some images were committed, others dropped by every node they were submitted through."""
+
+    def __init__(self, report: AnchorReport) -> None:
+        names = ", ".join(_where(d.source) or "?" for d in report.dropped)
+        super().__init__(f"{len(report.dropped)} of {len(report.results)} images not committed: {names}")
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -36,22 +56,110 @@ class AnchorInput:
 
 
 @dataclass(frozen=True)
+class Drop:
+    """One failed submission: the origin node (committee index) that dropped the image, and why."""
+
+    origin: int
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"origin": self.origin, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Anchored:
-    """An image on the ledger: its record, transaction id and block height."""
+    """An image on the ledger: its record, transaction id and block height. ``existing``: it was
+    on the ledger already (not committed again); ``origin``: the committee node that signed it
+    (``None``: the local node or a direct commit); ``drops``: the submissions dropped before."""
 
     record: AnchorRecord
     tx: str
     height: int
     source: dict[str, str]
+    existing: bool = False
+    origin: int | None = None
+    drops: tuple[Drop, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return "already-anchored" if self.existing else "committed"
 
     def to_json(self) -> dict[str, object]:
         return {
+            "status": self.status,
             "tx": self.tx,
             "height": self.height,
             "root": self.record.root.hex(),
             "pixels": self.record.pixels,
             "source": self.source,
+            "origin": self.origin,
+            "dropped_by": [d.to_json() for d in self.drops],
         }
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """An image not committed (yet): every submission's drop; ``retry``: the node it is resubmitted
+    through next (``None``: given up, nothing of it is on the ledger)."""
+
+    record: AnchorRecord
+    source: dict[str, str]
+    drops: tuple[Drop, ...]
+    retry: int | None = None
+
+    @property
+    def status(self) -> str:
+        return "resubmitting" if self.retry is not None else "dropped"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "tx": None,
+            "height": None,
+            "root": self.record.root.hex(),
+            "pixels": self.record.pixels,
+            "source": self.source,
+            "dropped_by": [d.to_json() for d in self.drops],
+            "retry": self.retry,
+        }
+
+
+AnchorEvent = Anchored | Dropped
+
+
+@dataclass
+class AnchorReport:
+    """Every input's outcome, in input order: ``Anchored`` (committed now or before) or ``Dropped``."""
+
+    results: list[AnchorEvent] = field(default_factory=list)
+
+    @property
+    def anchored(self) -> list[Anchored]:
+        return [r for r in self.results if isinstance(r, Anchored)]
+
+    @property
+    def dropped(self) -> list[Dropped]:
+        return [r for r in self.results if isinstance(r, Dropped)]
+
+    @property
+    def committed(self) -> int:
+        """Images committed by this run."""
+        return sum(not a.existing for a in self.anchored)
+
+    @property
+    def existing(self) -> int:
+        """Images found already anchored."""
+        return sum(a.existing for a in self.anchored)
+
+    @property
+    def resubmitted(self) -> int:
+        """Images committed through another node after their origin dropped them."""
+        return sum(bool(a.drops) for a in self.anchored)
+
+
+def _where(source: dict[str, str]) -> str:
+    """``file`` or ``file slice N``: how an image is named in messages."""
+    return source.get("file", "") + (f" slice {source['slice']}" if "slice" in source else "")
 
 
 def slices_of(loaded: LoadedImage) -> Iterator[AnchorInput]:
@@ -109,37 +217,202 @@ def make_record(prov: Provenance, item: AnchorInput) -> tuple[AnchorRecord, Fing
     return record, fp
 
 
+def find_anchored(ledger: Ledger, pixels: str, source: dict[str, str] | None = None) -> Anchored | None:
+    """The anchor of exactly these pixels (hex digest) on ``ledger``, or ``None``. Each row of the
+    store's key index is confirmed by decoding its transaction: only an ``image.anchored`` record
+    that carries this digest counts. Of several, the one recorded with ``source`` is preferred."""
+    found: list[Anchored] = []
+    for tx_id, _, _ in ledger.store.txs_by_key(bytes.fromhex(pixels)):
+        tx, height, _ = ledger.store.find_tx(tx_id)
+        if tx.kind != TxKind.IMAGE_ANCHORED or height > ledger.store.height:
+            continue
+        try:
+            record = AnchorRecord.from_payload(tx.payload)
+        except RecordError:  # indexed under the digest, yet not an image record: not trusted
+            continue
+        if record.pixels == pixels:
+            found.append(Anchored(record, tx_id.hex(), height, dict(source or {}), existing=True))
+    if not found:
+        return None
+    if source is not None:
+        for a in found:
+            if {k: v for k, v in a.record.source.items() if k != "range"} == source:
+                return a
+    return found[0]
+
+
+def spread_origins(nodes: int, count: int, *, seed: int) -> list[int]:
+    """``count`` origin nodes drawn uniformly from ``nodes`` (seeded): images from every node."""
+    rng = random.Random(f"prosima.anchor.origins/{seed}")
+    return [rng.randrange(nodes) for _ in range(count)]
+
+
+def rehearse_faults(prov: Provenance, spec: str, *, seed: int = 0) -> FaultSchedule:
+    """Commit through a committee of the ledger's own nodes of which those in ``spec`` misbehave
+    (``ledger network --byzantine`` syntax, e.g. ``silent@1``); the schedule it made."""
+    from prosima.ledger.committee import Committee
+
+    if prov.committee is None:
+        raise AnchorError("faulty nodes need a consensus committee (--consensus inproc)")
+    plain = Committee(prov.ledger, seed=seed)
+    schedule = FaultSchedule.parse(spec, n=plain.n, by_degree=plain.overlay.by_degree, seed=seed)
+    prov.commit = Committee(prov.ledger, seed=seed, faults=schedule).commit
+    return schedule
+
+
+@dataclass
+class _Pending:
+    """An image to commit: its input, record and fingerprint, current origin and drops so far."""
+
+    item: AnchorInput
+    record: AnchorRecord
+    fingerprint: Fingerprint
+    origin: int | None
+    drops: list[Drop] = field(default_factory=list)
+
+
+def _next_origin(origin: int, tried: set[int], nodes: int) -> int | None:
+    """The first node after ``origin`` (cyclically) not tried yet."""
+    return next((o % nodes for o in range(origin + 1, origin + nodes) if o % nodes not in tried), None)
+
+
+def anchor_run(
+    prov: Provenance,
+    items: Sequence[AnchorInput],
+    *,
+    batch: int = 16,
+    timings: dict[str, list[float]] | None = None,
+    on_event: Callable[[AnchorEvent], None] | None = None,
+    origins: Sequence[int] | None = None,
+    resubmit: bool = True,
+) -> AnchorReport:
+    """Anchor ``items``, ``batch`` per consensus round, each signed by its node in ``origins``
+    (committee indices; default: the local node). Images already anchored are reported, not
+    committed. Every record is made before the first commit, so an image that fails leaves the
+    ledger untouched; fingerprints are stored before the transaction that names them is committed.
+    ``on_event`` gets each outcome as soon as it is known (a commit, a find, a drop); a dropped image
+    is resubmitted through the next node while ``resubmit`` and untried nodes remain."""
+    if batch < 1:
+        raise AnchorError(f"batch must be >= 1, got {batch}")
+    committee = prov.committee
+    submit = getattr(committee, "submit", None)
+    if origins is not None:
+        if submit is None:
+            raise AnchorError("origin nodes need a consensus committee (--consensus inproc or mpi)")
+        if len(origins) != len(items):
+            raise AnchorError(f"{len(origins)} origins for {len(items)} images")
+        bad = [o for o in origins if not 0 <= o < committee.n]
+        if bad:
+            raise AnchorError(f"origin {bad[0]} is not a node index between 0 and {committee.n - 1}")
+    emit = on_event or (lambda _event: None)
+    results: list[AnchorEvent | None] = [None] * len(items)
+    first: dict[str, int] = {}  # pixel digest -> the first input holding it
+    repeats: dict[int, list[int]] = {}
+    todo: list[int] = []
+    for i, item in enumerate(items):
+        if item.array.ndim != 2:
+            raise AnchorError(f"expected a 2-D image, got shape {item.array.shape}")
+        digest = pixel_digest(item.array).hex()
+        if digest in first:
+            repeats.setdefault(first[digest], []).append(i)
+            continue
+        first[digest] = i
+        found = find_anchored(prov.ledger, digest, item.source)
+        if found is None:
+            todo.append(i)
+        else:
+            results[i] = found
+    pending: dict[int, _Pending] = {}
+    for i in todo:
+        t0 = time.perf_counter()
+        record, fp = make_record(prov, items[i])
+        pending[i] = _Pending(items[i], record, fp, None if origins is None else origins[i])
+        if timings is not None:
+            timings.setdefault("fingerprint", []).append(time.perf_counter() - t0)
+
+    def settle(i: int, outcome: AnchorEvent) -> None:
+        """Record input ``i``'s outcome and its repeats' (the same pixels), and emit them."""
+        results[i] = outcome
+        emit(outcome)
+        for j in repeats.get(i, []):
+            src = items[j].source
+            results[j] = (
+                Anchored(outcome.record, outcome.tx, outcome.height, src, existing=True)
+                if isinstance(outcome, Anchored)
+                else Dropped(outcome.record, src, outcome.drops)
+            )
+            emit(results[j])
+
+    for i, found in enumerate(results):
+        if found is not None:
+            settle(i, found)
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        for i in chunk:
+            prov.store.put(pending[i].fingerprint)
+        queue = chunk
+        while queue:
+            groups: dict[int | None, list[int]] = {}
+            for i in queue:
+                groups.setdefault(pending[i].origin, []).append(i)
+            queue = []
+            for origin, group in groups.items():
+                entries = [
+                    Entry(
+                        pending[i].record.payload(),
+                        TxKind.IMAGE_ANCHORED,
+                        bytes.fromhex(pending[i].record.pixels),
+                    )
+                    for i in group
+                ]
+                t0 = time.perf_counter()
+                blocks, dropped = _commit(prov, submit, entries, origin)
+                if timings is not None:
+                    timings.setdefault("commit", []).append(time.perf_counter() - t0)
+                ids: dict[bytes, list[tuple[str, int]]] = {}
+                for b in blocks:
+                    for tx in b.txs:
+                        ids.setdefault(tx.payload, []).append((tx.tx_id.hex(), b.header.height))
+                for k, (i, entry) in enumerate(zip(group, entries, strict=True)):
+                    p = pending[i]
+                    if k in dropped:
+                        at = committee.default_origin if origin is None else origin
+                        p.drops.append(Drop(at, dropped[k]))
+                        tried = {d.origin for d in p.drops}
+                        retry = _next_origin(at, tried, committee.n) if resubmit else None
+                        if retry is None:
+                            settle(i, Dropped(p.record, p.item.source, tuple(p.drops)))
+                        else:
+                            p.origin = retry
+                            emit(Dropped(p.record, p.item.source, tuple(p.drops), retry))
+                            queue.append(i)
+                        continue
+                    tx, height = ids[entry.payload].pop(0)
+                    settle(i, Anchored(p.record, tx, height, p.item.source, False, origin, tuple(p.drops)))
+    return AnchorReport([r for r in results if r is not None])
+
+
+def _commit(
+    prov: Provenance, submit: Callable[..., object] | None, entries: Sequence[Entry], origin: int | None
+) -> tuple[list[Block], dict[int, str]]:
+    """Commit ``entries`` signed by ``origin``: the blocks written and the dropped entries' reasons."""
+    if submit is None:
+        return [prov.commit(entries)], {}
+    done = submit(entries, origin=origin)
+    return list(done.blocks), dict(done.dropped)  # type: ignore[attr-defined]
+
+
 def anchor_images(
     prov: Provenance,
     items: Sequence[AnchorInput],
     *,
     batch: int = 16,
     timings: dict[str, list[float]] | None = None,
+    on_event: Callable[[AnchorEvent], None] | None = None,
 ) -> list[Anchored]:
-    """Anchor ``items``, ``batch`` per consensus round. Every record is made before the first
-    commit, so an image that fails leaves the ledger untouched; fingerprints are stored before the
-    transaction that names them is committed."""
-    if batch < 1:
-        raise AnchorError(f"batch must be >= 1, got {batch}")
-    made = []
-    for item in items:
-        t0 = time.perf_counter()
-        made.append((item, *make_record(prov, item)))
-        if timings is not None:
-            timings.setdefault("fingerprint", []).append(time.perf_counter() - t0)
-    out: list[Anchored] = []
-    for start in range(0, len(made), batch):
-        chunk = made[start : start + batch]
-        for _, _, fp in chunk:
-            prov.store.put(fp)
-        t0 = time.perf_counter()
-        entries = [Entry(r.payload(), TxKind.IMAGE_ANCHORED, bytes.fromhex(r.pixels)) for _, r, _ in chunk]
-        block = prov.commit(entries)
-        if timings is not None:
-            timings.setdefault("commit", []).append(time.perf_counter() - t0)
-        ids: dict[bytes, list[str]] = {}
-        for tx in block.txs:  # the same image twice in a batch: two transactions, one payload
-            ids.setdefault(tx.payload, []).append(tx.tx_id.hex())
-        for (item, record, _), entry in zip(chunk, entries, strict=True):
-            out.append(Anchored(record, ids[entry.payload].pop(0), block.header.height, item.source))
-    return out
+    """``anchor_run``'s anchored images, one per input in input order (committed now or found
+    anchored); ``PartialAnchorError`` when some could not be committed (the others are)."""
+    report = anchor_run(prov, items, batch=batch, timings=timings, on_event=on_event)
+    if report.dropped:
+        raise PartialAnchorError(report)
+    return report.anchored
