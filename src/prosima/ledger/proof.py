@@ -114,7 +114,12 @@ def check_document(
     without one, of the registry the document lists (then ``pinned`` is false)."""
     doc: Any = None
     try:
-        doc = loads(document) if isinstance(document, str | bytes) else dict(document)
+        if isinstance(document, str | bytes):
+            doc = loads(document)
+        elif isinstance(document, Mapping):
+            doc = dict(document)
+        else:
+            raise ProofError(f"a proof document is JSON text or an object, not {type(document).__name__}")
         if not isinstance(doc, dict):
             raise ProofError("the document must be a JSON object")
         kind = doc.get("type")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from prosima.ledger.directory import Ledger
 from prosima.ledger.transaction import Transaction, TxKind
-from prosima.provenance.records import AnchorRecord, RestorationRecord
+from prosima.provenance.records import AnchorRecord, RecordError, RestorationRecord
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class RecordIndex:
     by_pixels: dict[str, list[str]] = field(default_factory=dict)
     by_shard: dict[str, set[str]] = field(default_factory=dict)
     anchors: list[Indexed] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
     height: int = -1
 
     def refresh(self) -> RecordIndex:
@@ -65,11 +66,16 @@ class RecordIndex:
             for data in raw.txs:
                 tx = Transaction.decode(data)
                 record: AnchorRecord | RestorationRecord
-                if tx.kind == TxKind.IMAGE_ANCHORED:
-                    record = AnchorRecord.from_payload(tx.payload)
-                elif tx.kind == TxKind.IMAGE_RESTORED:
-                    record = RestorationRecord.from_payload(tx.payload)
-                else:
+                try:
+                    if tx.kind == TxKind.IMAGE_ANCHORED:
+                        record = AnchorRecord.from_payload(tx.payload)
+                    elif tx.kind == TxKind.IMAGE_RESTORED:
+                        record = RestorationRecord.from_payload(tx.payload)
+                    else:
+                        continue
+                except RecordError:
+                    # signed by a registered node but not a record: never matched, kept for reports
+                    self.unreadable.append(tx.tx_id.hex())
                     continue
                 item = Indexed(tx.tx_id.hex(), raw.position, tx.time, tx.signer.hex(), record)
                 self.by_tx[item.tx] = item
