@@ -80,7 +80,8 @@ def anchor_command(
     Each record is printed as it commits; images already anchored (the same pixels) are reported and
     not committed again, so an interrupted run can be re-run as it was. Exit 3 when some images were
     dropped by every node they went through (nothing else is lost; re-run to retry)."""
-    from prosima.provenance.anchor import anchor_run, read_inputs, rehearse_faults, spread_origins
+    from prosima.imaging.io import read_input
+    from prosima.provenance.anchor import anchor_run, rehearse_faults, slices_of, spread_origins
 
     reports = _reports(consensus)
     if byzantine and consensus != "inproc":
@@ -89,7 +90,7 @@ def anchor_command(
         raise _fail("--origins needs a consensus committee (--consensus inproc or mpi)")
     log = _AnchorLog(json_path if reports else None, reports)
     try:
-        items = read_inputs(images)
+        items = [item for path in images for item in slices_of(read_input(path)[0])]  # verify's rule
         prov = _open(ledger, consensus)
         try:
             if byzantine:
@@ -263,18 +264,10 @@ def _warn_unanchored(generator) -> None:  # noqa: ANN001
 
 
 def _is_volume(path: Path) -> bool:
-    """A DICOM series folder or a NIfTI file holding more than one slice."""
-    if path.is_dir():
-        return True
-    if not path.name.lower().endswith((".nii", ".nii.gz")) or not path.is_file():
-        return False
-    import nibabel
+    """A DICOM series folder or a NIfTI file holding more than one slice (the one rule, in imaging.io)."""
+    from prosima.imaging.io import is_volume
 
-    try:
-        shape = nibabel.load(path).shape
-    except Exception:  # unreadable: the 2-D path reports the problem
-        return False
-    return len(shape) == 3 and shape[2] > 1
+    return is_volume(path)
 
 
 def _restore_volume(
@@ -339,7 +332,7 @@ def verify_command(
     ),
 ) -> None:
     """Is this exactly an anchored image or a trusted restoration? Which shards differ? Exit 0 if exact."""
-    from prosima.imaging.io import read_image
+    from prosima.imaging.io import read_image_2d
     from prosima.provenance.intensity import model_range, to_model
     from prosima.provenance.verify import verify_loaded
 
@@ -351,7 +344,7 @@ def verify_command(
         _verify_volume(image, ledger, json_path)
         return
     try:
-        loaded = read_image(image)
+        loaded = read_image_2d(image)
         prov = _open(ledger, "direct")
         try:
             verdict = verify_loaded(prov, loaded)

@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image
 
 from prosima.fusion.colour import rgb_to_ycbcr
+from prosima.imaging.limits import open_pillow
+from prosima.imaging.validation import ImageReadError
 
 HARVARD_DIR = Path("fusion") / "harvard_aanlib"
 PAIRS = {"ct": ("CT-MRI", "CT"), "pet": ("PET-MRI", "PET"), "spect": ("SPECT-MRI", "SPECT")}
@@ -67,9 +69,15 @@ def _open(path: str | Path) -> Image.Image:
     if not p.is_file():
         raise FusionDataError(f"{p}: no such file")
     try:
-        im = Image.open(p)
+        im = open_pillow(p)
+    except ImageReadError as exc:
+        raise FusionDataError(str(exc)) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise FusionDataError(f"{p}: not a readable image ({exc})") from None
+    try:
         im.load()
-    except (OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
+        im.close()
         raise FusionDataError(f"{p}: not a readable image ({exc})") from None
     return im
 

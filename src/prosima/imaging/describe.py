@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from prosima.imaging.datasets import BRATS_CONTRASTS, IMAGE_SUFFIXES, find_brats_subjects
-from prosima.imaging.io import LoadedImage, read_dicom_series, read_image
+from prosima.imaging.io import LoadedImage, read_dicom_series, read_image, read_npy_header
 from prosima.imaging.validation import ImageError
 
 CT_TISSUE_HU = -500.0  # CT voxels above this are tissue rather than air
@@ -47,10 +47,15 @@ def describe_npz(path: Path) -> dict[str, Any]:
     """The arrays in a NumPy ``.npz`` archive: name, shape, dtype and range."""
     try:
         with np.load(path, allow_pickle=False) as archive:
+            for name in archive.zip.namelist():  # every member's header, before any data is read
+                with archive.zip.open(name) as fh:
+                    read_npy_header(fh, f"{path} (member {name})")
             arrays = {
                 k: {"shape": list(v.shape), "dtype": str(v.dtype), "range": [float(v.min()), float(v.max())]}
                 for k, v in ((k, archive[k]) for k in archive.files)
             }
+    except ImageError:
+        raise
     except (OSError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: not a readable .npz archive ({exc})") from exc
     return {"kind": "npz", "path": str(path), "arrays": arrays}

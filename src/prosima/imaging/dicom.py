@@ -35,6 +35,7 @@ from prosima.imaging.io import (
     read_error,
     rgb_to_gray,
 )
+from prosima.imaging.limits import check_size
 from prosima.imaging.validation import ImageError, check_image
 
 __all__ = ["read_dicom_file", "read_dicom_series", "write_derived_dicom"]
@@ -246,12 +247,24 @@ def _header_extra(ds: Dataset) -> dict[str, Any]:
     return extra
 
 
+def _claimed_shape(ds: Dataset) -> tuple[int, int, int, int]:
+    """(frames, rows, columns, samples) as the header claims them; palette colour decodes to 3."""
+    if str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":
+        samples = 3
+    else:
+        samples = int(_float(ds.get("SamplesPerPixel"), 1) or 1)
+    frames = int(_float(ds.get("NumberOfFrames"), 1) or 1)
+    return frames, int(_float(ds.get("Rows"), 0) or 0), int(_float(ds.get("Columns"), 0) or 0), samples
+
+
 def _decode(ds: Dataset, name: str) -> np.ndarray:
-    """Raw stored pixel values, refusing missing pixel data and syntaxes without a decoder."""
+    """Raw stored pixel values, refusing missing pixel data, a header claiming more values than the
+    size limit, and syntaxes without a decoder."""
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop = ds.get("SOPClassUID")
         kind = getattr(sop, "name", None) or str(ds.get("Modality", "unknown"))
         raise read_error(name, f"DICOM has no pixel data (it is a {kind} object)")
+    check_size(name, _claimed_shape(ds), "DICOM image (frames x rows x columns x samples)")
     ts = ds.file_meta.get("TransferSyntaxUID")
     if ts is None:
         raise read_error(name, "DICOM file meta has no Transfer Syntax UID")
@@ -464,6 +477,11 @@ def read_dicom_series(folder: str | Path) -> LoadedImage:
     name = str(folder)
     items, skipped = _series_files(Path(folder), name)
     _check_consistent(items, name)
+    check_size(
+        name,
+        (len(items), *_claimed_shape(items[0][1])[1:]),
+        "DICOM series (slices x rows x columns x samples)",
+    )
     extra: dict[str, Any] = {}
     order, positions = _order(items, name, extra)
     items = [items[i] for i in order]

@@ -1,20 +1,24 @@
 """Read medical images (PNG, JPEG, NumPy, NIfTI, DICOM) into float32 arrays with metadata, and write them.
 
 Every reader returns a :class:`LoadedImage`; every unusable input raises :class:`ImageReadError` whose
-message names the file and the problem. DICOM specifics live in :mod:`prosima.imaging.dicom`.
+message names the file and the problem. Every reader checks the size its file's header claims against
+the one limit of :mod:`prosima.imaging.limits` before reading any data. DICOM specifics live in
+:mod:`prosima.imaging.dicom`.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 import prosima
-from prosima.imaging.validation import ImageError, check_image
+from prosima.imaging.limits import check_size, open_pillow
+from prosima.imaging.validation import ImageError, ImageReadError, check_image
 
 if TYPE_CHECKING:
     import pydicom
@@ -23,8 +27,12 @@ __all__ = [
     "ImageMeta",
     "ImageReadError",
     "LoadedImage",
+    "is_volume",
     "read_dicom_series",
     "read_image",
+    "read_image_2d",
+    "read_input",
+    "read_npy_header",
     "read_volume",
     "write_derived_dicom",
     "write_nifti",
@@ -43,10 +51,7 @@ _SUFFIX_FORMATS = {
     ".dicom": "dicom",
 }
 _LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-class ImageReadError(ImageError):
-    """A file could not be read as an image; the message names the file and the problem."""
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +208,7 @@ def _read_pillow(path: str | Path, fmt: str, *, as_gray: bool) -> LoadedImage:
     if ihdr is not None and ihdr[0] == 16 and ihdr[1] in (2, 6):
         raise read_error(path, "16-bit colour PNG is not supported (Pillow would cut it to 8 bits)")
     try:
-        with Image.open(p) as img:
+        with open_pillow(p) as img:
             img.load()
             mode = img.mode
             extra: dict[str, Any] = {"mode": mode, "container": img.format}
@@ -214,6 +219,8 @@ def _read_pillow(path: str | Path, fmt: str, *, as_gray: bool) -> LoadedImage:
             elif mode in ("P", "PA", "RGBA", "CMYK", "YCbCr", "LAB", "HSV"):
                 img = img.convert("RGB")
             raw = np.asarray(img)
+    except ImageReadError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise read_error(path, f"not a readable {fmt.upper()} image ({describe(exc)})") from exc
     if raw.dtype.byteorder == ">":
@@ -232,19 +239,54 @@ def _read_pillow(path: str | Path, fmt: str, *, as_gray: bool) -> LoadedImage:
     return loaded_image(path, fmt, array, original_dtype=original, extra=extra)
 
 
-def _read_npy(path: str | Path) -> LoadedImage:
+def read_npy_header(fh: BinaryIO, path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an ``.npy`` stream's header claims, refused by :func:`check_size` when
+    too large; ``fh`` is left at the start of the data."""
+    from numpy.lib import format as npy
+
     try:
-        data = np.load(Path(path), allow_pickle=False)
+        version = npy.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise read_error(path, f"not a readable .npy file ({describe(exc)})") from exc
+    check_size(path, shape, "NumPy array")
+    return tuple(int(n) for n in shape), dtype
+
+
+def _read_npy(path: str | Path) -> LoadedImage:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            if fh.read(4) in _ZIP_MAGIC:
+                raise read_error(path, "is an .npz archive, not a single .npy array")
+            fh.seek(0)
+            shape, dtype = read_npy_header(fh, path)
+            claimed, held = math.prod(shape) * dtype.itemsize, p.stat().st_size - fh.tell()
+            if not dtype.hasobject and held < claimed:
+                raise read_error(
+                    path, f"truncated: the header claims {claimed:,} bytes of data, the file holds {held:,}"
+                )
+            fh.seek(0)
+            data = _npy_array(fh, path)
+    except OSError as exc:
+        raise read_error(path, f"not a readable .npy file ({describe(exc)})") from exc
+    return loaded_image(path, "npy", data, original_dtype=str(data.dtype))
+
+
+def _npy_array(fh: BinaryIO, path: str | Path) -> np.ndarray:
+    try:
+        return np.lib.format.read_array(fh, allow_pickle=False)
     except ValueError as exc:
         raise read_error(
             path, f"not a plain .npy array (object arrays need pickle: {describe(exc)})"
         ) from exc
     except (OSError, EOFError) as exc:
         raise read_error(path, f"not a readable .npy file ({describe(exc)})") from exc
-    if not isinstance(data, np.ndarray):
-        data.close()
-        raise read_error(path, "is an .npz archive, not a single .npy array")
-    return loaded_image(path, "npy", data, original_dtype=str(data.dtype))
 
 
 def _read_nifti(path: str | Path) -> LoadedImage:
@@ -253,7 +295,10 @@ def _read_nifti(path: str | Path) -> LoadedImage:
 
     try:
         img = nib.load(Path(path))
+        check_size(path, img.shape, "NIfTI volume")
         data = img.get_fdata(dtype=np.float32)
+    except ImageReadError:
+        raise
     except (ImageFileError, OSError, EOFError, ValueError, zlib.error) as exc:
         raise read_error(path, f"not a readable NIfTI file, possibly truncated ({describe(exc)})") from exc
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -287,6 +332,55 @@ def read_dicom_series(folder: str | Path) -> LoadedImage:
     from prosima.imaging.dicom import read_dicom_series as _read_series
 
     return _read_series(folder)
+
+
+def _nifti_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape a NIfTI header claims, trailing length-1 axes beyond the third dropped as the reader
+    drops them; None when the header cannot be read."""
+    import nibabel as nib
+
+    try:
+        shape = tuple(int(n) for n in nib.load(path).shape)
+    except Exception:  # unreadable: reading the file reports the problem
+        return None
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def is_volume(path: str | Path) -> bool:
+    """The one rule for what a volume is: a DICOM series folder, or a NIfTI file whose header claims
+    three axes with more than one slice along the last. Reads the header only."""
+    p = Path(path)
+    if p.is_dir():
+        return True
+    if _suffix(p) not in (".nii", ".nii.gz") or not p.is_file():
+        return False
+    shape = _nifti_shape(p)
+    return shape is not None and len(shape) == 3 and shape[2] > 1
+
+
+def read_image_2d(path: str | Path) -> LoadedImage:
+    """A file that is not a volume (see :func:`is_volume`) as one 2-D grayscale image, or refused."""
+    loaded = read_image(path)
+    shape = loaded.array.shape
+    if len(shape) == 2:
+        return loaded
+    if loaded.meta.format in ("png", "jpeg"):
+        raise read_error(path, f"is a colour image (shape {shape}); convert it to grayscale first")
+    raise read_error(
+        path,
+        f"holds a {len(shape)}-D array of shape {shape}, which is neither one 2-D image nor a volume; "
+        "a volume is a NIfTI file with slices along its last axis, or a DICOM series folder",
+    )
+
+
+def read_input(path: str | Path) -> tuple[LoadedImage, int | None]:
+    """What the provenance commands take: a volume and its slice axis when :func:`is_volume` says so,
+    else one 2-D image and None."""
+    if is_volume(path):
+        return read_volume(path)
+    return read_image_2d(path), None
 
 
 def read_volume(path: str | Path) -> tuple[LoadedImage, int]:

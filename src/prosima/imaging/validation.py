@@ -1,4 +1,4 @@
-"""Checks that refuse bad image arrays with a message naming the problem."""
+"""The image error types, and the checks that refuse bad image arrays with a message naming the problem."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import numpy as np
 
 class ImageError(ValueError):
     """An image (file or array) is unusable; the message names the source and the problem."""
+
+
+class ImageReadError(ImageError):
+    """A file could not be read as an image; the message names the file and the problem."""
 
 
 def check_image(

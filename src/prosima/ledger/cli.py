@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,12 +115,12 @@ def append_command(
 ) -> None:
     """Append payloads as one block, signed by a quorum of the local node keys."""
     from prosima.ledger.directory import Entry, Ledger
+    from prosima.ledger.input_files import read_bounded
+    from prosima.ledger.transaction import MAX_PAYLOAD
 
     with _errors(as_json):
         key_bytes = _parse_hex(key, "--key")
-        payloads = []
-        for f in files or [Path("-")]:
-            payloads.append(sys.stdin.buffer.read() if str(f) == "-" else f.read_bytes())
+        payloads = [read_bounded(f, MAX_PAYLOAD, "payload") for f in files or [Path("-")]]
         with Ledger.open(directory) as ledger:
             block = ledger.append([Entry(p, kind, key_bytes) for p in payloads])
     ids = [tx.tx_id.hex() for tx in block.txs]
@@ -256,11 +255,12 @@ def check_proof_command(
 ) -> None:
     """Check a proof offline, without the store; exit 1 when it does not verify. Tree heads must
     carry a quorum certificate of the pinned registry (or, unpinned, of the one the proof lists)."""
+    from prosima.ledger.input_files import MAX_DOCUMENT, read_bounded
     from prosima.ledger.proof import check_document
     from prosima.ledger.registry import Registry
 
     with _errors(as_json):
-        text = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        text = read_bounded(file, MAX_DOCUMENT, "proof file")
         trusted = Registry.load(registry) if registry is not None else None
     result = check_document(text, registry=trusted)
     if as_json:

@@ -13,11 +13,12 @@ import os
 import stat
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from prosima.ledger.errors import KeyFileError
+from prosima.ledger.input_files import InputFileError, read_bounded
 from prosima.ledger.merkle import LEAF_PREFIX, NODE_PREFIX
 
 TX_DOMAIN = b"\x02PROSIMA/tx/v1\x00"
@@ -34,6 +35,7 @@ SIGN_CHECKPOINT = b"PROSIMA/sign/checkpoint/v1\x00"
 NODE_ID_SIZE = 16
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+MAX_KEY_FILE = 1 << 16  # a PEM Ed25519 key is 119 bytes
 
 
 def tx_hash(encoded_tx: bytes) -> bytes:
@@ -64,6 +66,16 @@ def verify_signature(public_key: bytes, context: bytes, message: bytes, signatur
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def _why(exc: Exception) -> str:
+    """A short, one-line reason a key did not parse (the parser's messages run to many lines)."""
+    if isinstance(exc, UnsupportedAlgorithm):
+        return "it names an unknown key type"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ValueError) and text:
+        return text.split(". ")[0]
+    return "its key bytes are invalid"
 
 
 class NodeKey:
@@ -113,7 +125,8 @@ class NodeKey:
 
     @classmethod
     def load(cls, path: str | Path) -> NodeKey:
-        """Read a key file; refuse one that group or others can read or write."""
+        """Read a key file; refuse one that group or others can read or write, and turn every way
+        the file can fail to parse into a :class:`KeyFileError` naming it."""
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -125,11 +138,16 @@ class NodeKey:
                 f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must not be accessible "
                 "to group or others (chmod 600)"
             )
-        data = Path(path).read_bytes()
+        try:
+            data = read_bounded(path, MAX_KEY_FILE, "key file")
+        except InputFileError as exc:
+            raise KeyFileError(str(exc)) from None
         try:
             private = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
-            raise KeyFileError(f"key file {path} is not a PEM private key: {exc}") from None
+        except Exception as exc:  # ValueError, UnsupportedAlgorithm, InternalError, ...: all refused
+            raise KeyFileError(
+                f"key file {path} is damaged or is not a PEM private key ({_why(exc)})"
+            ) from None
         if not isinstance(private, Ed25519PrivateKey):
             raise KeyFileError(f"key file {path} does not hold an Ed25519 key")
         return cls(private)

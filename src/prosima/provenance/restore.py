@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from prosima.imaging.io import LoadedImage, read_image, write_derived_dicom, write_nifti, write_npy, write_png
+from prosima.imaging.io import (
+    LoadedImage,
+    read_image,
+    read_image_2d,
+    write_derived_dicom,
+    write_nifti,
+    write_npy,
+    write_png,
+)
 from prosima.ledger.directory import Entry
 from prosima.ledger.transaction import TxKind
 from prosima.models.checkpoint import state_digest
@@ -160,9 +168,7 @@ def restore_file(
     """Restore ``corrupted`` into ``out`` and commit the restoration (see the module note)."""
     t_start = time.perf_counter()
     out = Path(out)
-    loaded = read_image(corrupted)
-    if loaded.array.ndim != 2:
-        raise RestoreError(f"{corrupted}: restore takes one 2-D image, got shape {loaded.array.shape}")
+    loaded = read_image_2d(corrupted)
     suffix = _suffix(out)
     if suffix not in OUTPUT_SUFFIXES:
         raise RestoreError(f"--out {out}: must end in one of {', '.join(OUTPUT_SUFFIXES)}")
