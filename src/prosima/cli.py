@@ -193,9 +193,7 @@ def bench_restore(
 
 @bench_app.command("fingerprint")
 def bench_fingerprint(
-    data: Path | None = typer.Option(
-        None, "--data", help="BraTS folder; default: embedded MNI152 brain."
-    ),
+    data: Path | None = typer.Option(None, "--data", help="BraTS folder; default: embedded MNI152 brain."),
     subjects: str = typer.Option("TCGA-DU-7294", help="Comma-separated held-out subject folders."),
     sigmas: str = typer.Option("0.05,0.10", help="Comma-separated Gaussian noise sigmas on [0, 1]."),
     ks: str = typer.Option("1,4,16,64", "--k", help="Comma-separated shard counts of the fingerprint."),

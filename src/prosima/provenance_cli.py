@@ -6,6 +6,7 @@ verdict, 2 an error (bad input, not a ledger, a forged fingerprint); an error wr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -14,17 +15,40 @@ from prosima.cli import _fail, _write_json, app, bench_app, models_app
 
 CONSENSUS_HELP = "How records are committed: inproc (the ledger's nodes run consensus here), mpi, direct."
 
+TRUSTED_ENV = "PROSIMA_TRUSTED_REGISTRY"
 
-def _open(ledger: Path, consensus: str, encoder: str = "pretrained:semantic-encoder"):  # noqa: ANN202
+
+def _open(  # noqa: ANN202
+    ledger: Path, consensus: str, encoder: str = "pretrained:semantic-encoder", trusted: Path | None = None
+):
+    """Open the ledger (refused when a pinned registry is given, or configured in
+    ``PROSIMA_TRUSTED_REGISTRY``, and the ledger's node keys are not those) and its provenance."""
     from prosima.ledger.directory import Ledger
+    from prosima.ledger.errors import LedgerError
+    from prosima.ledger.registry import Registry
     from prosima.provenance.context import Provenance
 
+    pinned = trusted or (Path(os.environ[TRUSTED_ENV]) if os.environ.get(TRUSTED_ENV) else None)
     led = Ledger.open(ledger)
     try:
+        if pinned is not None and Registry.load(pinned).digest != led.registry.digest:
+            raise LedgerError(
+                f"the ledger's node registry is not the pinned one ({pinned.name}): its node keys "
+                "were replaced, so nothing it holds can be trusted"
+            )
         return Provenance.open(led, encoder=encoder, consensus=consensus)
     except BaseException:
         led.close()
         raise
+
+
+def _since(prov, kept: Path | None) -> list[str]:  # noqa: ANN001
+    """Problems with the ledger against a tree head the user kept (rollback, fork)."""
+    if kept is None:
+        return []
+    from prosima.ledger.witness import read_head, since
+
+    return [f"ledger: {p}" for p in since(prov.ledger, read_head(kept))]
 
 
 def _reports(consensus: str) -> bool:
@@ -330,6 +354,17 @@ def verify_command(
     intoto_path: Path | None = typer.Option(
         None, "--intoto", help="Write the record as an in-toto statement."
     ),
+    registry: Path | None = typer.Option(
+        None,
+        "--registry",
+        envvar=TRUSTED_ENV,
+        help="Trust only the node keys in this pinned copy of registry.cbor (kept apart from the ledger).",
+    ),
+    since_head: Path | None = typer.Option(
+        None,
+        "--since",
+        help="A tree head kept earlier ('prosima ledger head'): refuse a ledger that shrank or forked since.",
+    ),
 ) -> None:
     """Is this exactly an anchored image or a trusted restoration? Which shards differ? Exit 0 if exact."""
     from prosima.imaging.io import read_image_2d
@@ -341,13 +376,17 @@ def verify_command(
             raise _fail(
                 "--heatmap, --prov and --intoto apply to 2-D images; verify a volume's slice for them"
             )
-        _verify_volume(image, ledger, json_path)
+        _verify_volume(image, ledger, json_path, registry, since_head)
         return
     try:
         loaded = read_image_2d(image)
-        prov = _open(ledger, "direct")
+        prov = _open(ledger, "direct", trusted=registry)
         try:
             verdict = verify_loaded(prov, loaded)
+            rolled_back = _since(prov, since_head)
+            if rolled_back:
+                verdict.ok = False
+                verdict.reasons += rolled_back
             _exports(prov, verdict, prov_path, intoto_path)
         finally:
             prov.ledger.close()
@@ -364,14 +403,20 @@ def verify_command(
         raise typer.Exit(1)
 
 
-def _verify_volume(image: Path, ledger: Path, json_path: Path | None) -> None:
+def _verify_volume(
+    image: Path, ledger: Path, json_path: Path | None, registry: Path | None, since_head: Path | None
+) -> None:
     """Verify every slice of a volume; exit 0 only if every slice verifies."""
     from prosima.provenance.verify import verify_volume
 
     try:
-        prov = _open(ledger, "direct")
+        prov = _open(ledger, "direct", trusted=registry)
         try:
             verdicts = verify_volume(prov, image)
+            rolled_back = _since(prov, since_head)
+            for v in verdicts if rolled_back else []:
+                v.ok = False
+                v.reasons += rolled_back
         finally:
             prov.ledger.close()
     except _errors() as exc:

@@ -230,7 +230,7 @@ def proof_command(
     directory: DirOption = Path("."),
     as_json: JsonOption = False,
 ) -> None:
-    """Print an inclusion proof with the signed tree head (or a consistency proof) as JSON."""
+    """Print an inclusion proof with the certified tree head (or a consistency proof) as JSON."""
     from prosima.ledger.directory import Ledger
     from prosima.ledger.proof import dumps
 

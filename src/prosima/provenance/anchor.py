@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prosima.imaging.io import LoadedImage, read_image
+from prosima.imaging.io import LoadedImage, read_input
 from prosima.ledger.block import Block
 from prosima.ledger.byzantine import FaultSchedule
 from prosima.ledger.directory import Entry, Ledger
@@ -185,13 +185,11 @@ def slices_of(loaded: LoadedImage) -> Iterator[AnchorInput]:
 
 
 def read_inputs(paths: Iterable[str | Path]) -> list[AnchorInput]:
-    """Every 2-D image in ``paths`` (files, or DICOM series folders), read before anything is committed."""
-    from prosima.imaging.io import read_dicom_series
-
+    """Every 2-D image in ``paths`` (files, or DICOM series folders), read before anything is committed;
+    what is a volume is decided by the one rule that ``verify`` and ``restore`` use (``read_input``)."""
     out: list[AnchorInput] = []
     for path in paths:
-        p = Path(path)
-        loaded = read_dicom_series(p) if p.is_dir() else read_image(p)
+        loaded, _axis = read_input(path)
         out.extend(slices_of(loaded))
     return out
 
