@@ -19,6 +19,7 @@ from typing import Any
 from prosima.ledger.directory import Ledger
 from prosima.ledger.errors import LedgerError, ProofError
 from prosima.ledger.hexjson import get_hex, loads, require_fields
+from prosima.ledger.input_files import read_bounded
 from prosima.ledger.proof import consistency_problems
 from prosima.ledger.registry import Registry
 from prosima.ledger.tree_head import SignedTreeHead
@@ -36,21 +37,11 @@ def since(ledger: Ledger, kept: SignedTreeHead, registry: Registry | None = None
 
 def read_head(path: Path) -> SignedTreeHead:
     """A tree head kept in a JSON file (as ``prosima ledger head`` writes it)."""
-    data = _read_bounded(path, 1 << 20, "tree head file")
+    data = read_bounded(path, 1 << 20, "tree head file")
     try:
         return SignedTreeHead.from_json(loads(data))
     except ProofError as exc:
         raise LedgerError(f"{path.name}: {exc}") from None
-
-
-def _read_bounded(path: Path, limit: int, what: str) -> bytes:
-    if not path.is_file():
-        raise LedgerError(f"{what} {path.name} is not a regular file")
-    with path.open("rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise LedgerError(f"{what} {path.name} is larger than {limit} bytes")
-    return data
 
 
 @dataclass
@@ -68,7 +59,7 @@ class Witness:
         if not path.exists():
             return cls(path)
         try:
-            d = require_fields(loads(_read_bounded(path, MAX_STATE, "witness file")), _FIELDS, "witness")
+            d = require_fields(loads(read_bounded(path, MAX_STATE, "witness file")), _FIELDS, "witness")
             if d["type"] != WITNESS or d["version"] != 1 or not isinstance(d["heads"], list):
                 raise ProofError("not a version 1 witness file")
             heads = [SignedTreeHead.from_json(h) for h in d["heads"]]

@@ -76,7 +76,7 @@ def _resize(pixels: np.ndarray, size: int | None) -> np.ndarray:
 def load_covid_xray(root: str | Path | None = None, size: int | None = 128) -> XrayData:
     """The COVID-19 chest X-ray set (``<class>/*.png``, label = folder, classes sorted), down-sampled
     to ``size`` x ``size`` (None: as stored). ``root`` is the set's folder or a shared-data root."""
-    from PIL import Image
+    from prosima.imaging.limits import open_pillow
 
     folder = shared_data_root(root)
     if (folder / COVID_DIR).is_dir():
@@ -87,7 +87,7 @@ def load_covid_xray(root: str | Path | None = None, size: int | None = 128) -> X
     images, labels, ids = [], [], []
     for label, name in enumerate(classes):
         for path in sorted((folder / name).glob("*.png")):
-            with Image.open(path) as im:
+            with open_pillow(path) as im:  # refused from the header when oversized
                 pixels = np.asarray(im.convert("L"), dtype=np.uint8)
             images.append(_resize(pixels, size))
             labels.append(label)
