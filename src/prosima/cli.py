@@ -27,6 +27,14 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(ledger_app, name="ledger")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"prosima {version('prosima')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     ctx: typer.Context,
@@ -37,6 +45,9 @@ def _global_options(
         help="Refuse image files whose header claims more values (pixels x channels) than this; "
         "default 536870912 (2 GiB as float32) or $PROSIMA_MAX_IMAGE_PIXELS. "
         "Give it before the command: prosima --max-pixels N verify ...",
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
     ),
 ) -> None:
     from prosima.imaging.limits import pixel_limit

@@ -555,7 +555,7 @@ def test_npy_shape_and_content_refusals(tmp_path):
     np.save(tmp_path / "line.npy", np.arange(10.0))
     refused(tmp_path / "line.npy", "1-D")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    refused(tmp_path / "objects.npy", "pickle")
+    refused(tmp_path / "objects.npy", "Python objects")
     np.savez(tmp_path / "archive.npz", a=np.zeros((3, 3)))
     (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
     refused(tmp_path / "archive.npy", ".npz")

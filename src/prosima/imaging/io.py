@@ -89,6 +89,8 @@ def read_error(path: str | Path, problem: str) -> ImageReadError:
 def describe(exc: BaseException) -> str:
     """One line naming a library exception, for wrapping it in an ImageReadError."""
     text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError):  # a bare key such as "(0028,0101)" says nothing on its own
+        return f"a required field is missing: {text}" if text else "a required field is missing"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -153,7 +155,7 @@ def detect_format(path: str | Path) -> str:
     if not p.exists():
         raise read_error(path, "file not found")
     if p.is_dir():
-        raise read_error(path, "is a folder, not a file (use read_dicom_series for a DICOM series folder)")
+        raise read_error(path, "is a folder, not an image file (a DICOM series folder is read as a volume)")
     try:
         size = p.stat().st_size
     except OSError as exc:
@@ -283,7 +285,7 @@ def _npy_array(fh: BinaryIO, path: str | Path) -> np.ndarray:
         return np.lib.format.read_array(fh, allow_pickle=False)
     except ValueError as exc:
         raise read_error(
-            path, f"not a plain .npy array (object arrays need pickle: {describe(exc)})"
+            path, "not a plain numeric .npy array (it holds Python objects, which are never loaded)"
         ) from exc
     except (OSError, EOFError) as exc:
         raise read_error(path, f"not a readable .npy file ({describe(exc)})") from exc

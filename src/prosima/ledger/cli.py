@@ -77,6 +77,48 @@ def _parse_hex(value: str, what: str, size: int | None = None) -> bytes:
     return data
 
 
+def _iso(time_us: int) -> str:
+    """A ledger time (microseconds since the Unix epoch) in ISO 8601, UTC."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(time_us / 1e6, UTC).isoformat(timespec="microseconds")
+
+
+def _decoded(payload: bytes) -> Any:
+    """A payload as JSON-ready data: canonical CBOR decoded (bytes as hex), else None."""
+    from prosima.ledger.encoding import decode
+    from prosima.ledger.errors import EncodingError
+
+    try:
+        value = decode(payload)
+    except EncodingError:
+        return None
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, bytes):
+            return v.hex()
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(value)
+
+
+def _pretty(payload: bytes, indent: str = "  ") -> str:
+    """The payload for people: decoded CBOR as indented JSON, else UTF-8 text, else hex."""
+    decoded = _decoded(payload)
+    if decoded is not None:
+        text = json.dumps(decoded, indent=2, sort_keys=True)
+    else:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = payload.hex()
+    return "\n".join(indent + line for line in text.splitlines() or [""])
+
+
 @app.command("init")
 def init_command(
     directory: Annotated[Path, typer.Argument(help="New (or empty) directory for the ledger.")],
@@ -148,8 +190,20 @@ def show_command(
         store = ledger.store
         if tx is not None:
             found, at, index = store.find_tx(_parse_hex(tx, "--tx", 32))
-            data = {"ok": True, "height": at, "leaf_index": index, "transaction": found.to_json()}
-            text = "\n".join(f"{k}: {v}" for k, v in data["transaction"].items()) + f"\nheight: {at}"
+            view = found.to_json() | {
+                "time_iso": _iso(found.time),
+                "payload_decoded": _decoded(found.payload),
+            }
+            data = {"ok": True, "height": at, "leaf_index": index, "transaction": view}
+            shown = {k: v for k, v in view.items() if k not in ("payload", "payload_decoded")}
+            text = "\n".join(
+                [
+                    *(f"{k}: {v}" for k, v in shown.items()),
+                    f"height: {at}",
+                    "payload:",
+                    _pretty(found.payload),
+                ]
+            )
         elif key is not None:
             rows = store.txs_by_key(_parse_hex(key, "--key"))
             data = {
@@ -168,16 +222,25 @@ def show_command(
                 raise _fail(as_json, 2, str(exc)) from None
             data = {
                 "ok": True,
-                "header": block.header.to_json(),
+                "header": block.header.to_json() | {"time_iso": _iso(block.header.time)},
                 "quorum": block.qc.to_json(),
                 "transactions": [
-                    {"id": t.tx_id.hex(), "kind": t.kind, "key": t.key.hex(), "payload_size": len(t.payload)}
+                    {
+                        "id": t.tx_id.hex(),
+                        "kind": t.kind,
+                        "key": t.key.hex(),
+                        "time_iso": _iso(t.time),
+                        "payload_size": len(t.payload),
+                        "payload_decoded": _decoded(t.payload),
+                    }
                     for t in block.txs
                 ],
             }
             lines = [f"{k}: {v}" for k, v in data["header"].items()]
             lines.append(f"quorum: {len(block.qc.signatures)} signatures")
-            lines += [f"tx {t['id']} {t['kind']} {t['payload_size']} bytes" for t in data["transactions"]]
+            for t, raw in zip(data["transactions"], block.txs, strict=True):
+                lines.append(f"tx {t['id']} {t['kind']} {t['payload_size']} bytes at {t['time_iso']}")
+                lines.append(_pretty(raw.payload, indent="    "))
             text = "\n".join(lines)
     _emit(as_json, data, text)
 
@@ -263,6 +326,8 @@ def check_proof_command(
         text = read_bounded(file, MAX_DOCUMENT, "proof file")
         trusted = Registry.load(registry) if registry is not None else None
     result = check_document(text, registry=trusted)
+    if not result.is_proof:
+        raise _fail(as_json, 2, f"{file} is not a proof document: {'; '.join(result.problems)}")
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
     elif result.ok:

@@ -67,6 +67,7 @@ class ProofCheck:
     problems: list[str] = field(default_factory=list)
     pinned: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    is_proof: bool = True  # False: not JSON, not an object, or not a proof document's type
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -130,7 +131,7 @@ def check_document(
         raise ProofError(f"unknown document type {kind!r}")
     except (ProofError, EncodingError) as exc:
         kind = str(doc.get("type")) if isinstance(doc, dict) else "unknown"
-        return ProofCheck(False, kind, [str(exc)])
+        return ProofCheck(False, kind, [str(exc)], is_proof=kind in (INCLUSION, CONSISTENCY))
 
 
 def _head_problems(name: str, head: SignedTreeHead, registry: Registry) -> list[str]:
