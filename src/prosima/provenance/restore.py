@@ -205,9 +205,7 @@ def restore_file(
                 "match": match["method"],
                 **({"similarity": repr(match["similarity"])} if "similarity" in match else {}),
                 "range": f"{value_range[0]!r},{value_range[1]!r}",
-                "input_file": Path(corrupted).name,
-                "output_file": out.name,
-            },
+            },  # no file names: they may name the patient, and the ledger cannot forget
         )
         t_write = time.perf_counter()
         block = prov.commit(
