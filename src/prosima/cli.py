@@ -497,10 +497,12 @@ def bench_fusion_command(
 
 from prosima import provenance_cli  # noqa: E402, F401  (registers anchor, restore, verify, demo)
 from prosima.fusion_cli import fuse_command, fusion_app  # noqa: E402
+from prosima.records_cli import records_app  # noqa: E402
 from prosima.watermark_cli import watermark_app  # noqa: E402
 
 app.add_typer(watermark_app, name="watermark")
 app.add_typer(fusion_app, name="fusion")
+app.add_typer(records_app, name="records")
 app.command("fuse")(fuse_command)
 
 if __name__ == "__main__":

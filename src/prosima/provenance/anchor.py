@@ -8,6 +8,11 @@ same pixels twice in one run are committed once. Each result is handed to ``on_e
 known, so a caller can show every commit before the next round starts. Under a consensus committee
 an image its origin node drops (a faulty node: silent, or signing garbage) is resubmitted through
 the next node until one commits it; what was dropped, by whom and why is reported.
+
+Nothing that identifies a person goes into a record: an input's ``source`` names its file for the
+messages on this machine, but only its ``SOURCE_KEYS`` are recorded, and its instance (DICOM UIDs,
+or the file name) is recorded as a link keyed by the site key, made beside the ledger by the first
+anchor into it (``prosima.provenance.site_key``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from prosima.provenance.context import Provenance
 from prosima.provenance.fingerprint_store import fingerprint_digest, shard_fingerprint_digests
 from prosima.provenance.intensity import model_range, to_model
 from prosima.provenance.pixels import pixel_digest, shard_digests
-from prosima.provenance.records import AnchorRecord, RecordError
+from prosima.provenance.records import SOURCE_KEYS, AnchorRecord, RecordError
+from prosima.provenance.site_key import SiteKey, instance_of
 
 
 class AnchorError(ValueError):
@@ -48,11 +54,14 @@ class PartialAnchorError(AnchorError):
 
 @dataclass(frozen=True)
 class AnchorInput:
-    """One 2-D image to anchor: its stored values, the range that maps them to [0, 1], its source."""
+    """One 2-D image to anchor: its stored values, the range that maps them to [0, 1], its source
+    (its file's name for messages here; only ``SOURCE_KEYS`` are recorded) and its instance's clear
+    identifiers (recorded only as a keyed link)."""
 
     array: np.ndarray
     value_range: tuple[float, float]
     source: dict[str, str]
+    instance: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,8 @@ class Anchored:
             "height": self.height,
             "root": self.record.root.hex(),
             "pixels": self.record.pixels,
-            "source": self.source,
+            "source": recorded_source(self.source),
+            "link": self.record.link,
             "origin": self.origin,
             "dropped_by": [d.to_json() for d in self.drops],
         }
@@ -118,7 +128,8 @@ class Dropped:
             "height": None,
             "root": self.record.root.hex(),
             "pixels": self.record.pixels,
-            "source": self.source,
+            "source": recorded_source(self.source),
+            "link": self.record.link,
             "dropped_by": [d.to_json() for d in self.drops],
             "retry": self.retry,
         }
@@ -162,6 +173,11 @@ def _where(source: dict[str, str]) -> str:
     return source.get("file", "") + (f" slice {source['slice']}" if "slice" in source else "")
 
 
+def recorded_source(source: dict[str, str]) -> dict[str, str]:
+    """What of an input's ``source`` is recorded (and reported): never its file name."""
+    return {k: v for k, v in source.items() if k in SOURCE_KEYS}
+
+
 def slices_of(loaded: LoadedImage) -> Iterator[AnchorInput]:
     """The 2-D images in a loaded file: itself, or each slice along the first axis of a volume
     (a NIfTI volume or DICOM series), all scaled with the volume's one range."""
@@ -169,18 +185,20 @@ def slices_of(loaded: LoadedImage) -> Iterator[AnchorInput]:
     base = {"file": Path(meta.path).name, "format": meta.format}
     if meta.modality:
         base["modality"] = meta.modality
-    base |= {k: str(v) for k, v in meta.identifiers.items()}
     value_range = model_range(loaded)
     arr = loaded.array
     if arr.ndim == 2:
-        yield AnchorInput(arr, value_range, base)
+        yield AnchorInput(arr, value_range, base, instance_of(loaded))
         return
     if meta.format in ("png", "jpeg"):
         raise AnchorError(f"{meta.path}: colour images are not anchored; convert to grayscale first")
     axis = 0 if meta.format == "dicom" else 2
     for i in range(arr.shape[axis]):
         yield AnchorInput(
-            np.take(arr, i, axis=axis), value_range, base | {"slice": str(i), "axis": str(axis)}
+            np.take(arr, i, axis=axis),
+            value_range,
+            base | {"slice": str(i), "axis": str(axis)},
+            instance_of(loaded, i),
         )
 
 
@@ -194,8 +212,12 @@ def read_inputs(paths: Iterable[str | Path]) -> list[AnchorInput]:
     return out
 
 
-def make_record(prov: Provenance, item: AnchorInput) -> tuple[AnchorRecord, Fingerprint]:
-    """The anchor record and fingerprint of one image (nothing stored or committed)."""
+def make_record(
+    prov: Provenance, item: AnchorInput, key: SiteKey | None = None
+) -> tuple[AnchorRecord, Fingerprint]:
+    """The anchor record and fingerprint of one image (nothing stored or committed); its link is
+    keyed by ``key``, default the ledger's site key (made when there is none yet)."""
+    key = key or SiteKey.ensure(prov.ledger.path)
     arr = item.array
     if arr.ndim != 2:
         raise AnchorError(f"expected a 2-D image, got shape {arr.shape}")
@@ -210,15 +232,19 @@ def make_record(prov: Provenance, item: AnchorInput) -> tuple[AnchorRecord, Fing
         shard_fingerprints=[d.hex() for d in shard_fingerprint_digests(fp)],
         fingerprint=fingerprint_digest(fp).hex(),
         encoder=prov.encoder_digest,
-        source=item.source | {"range": f"{item.value_range[0]!r},{item.value_range[1]!r}"},
+        source=recorded_source(item.source) | {"range": f"{item.value_range[0]!r},{item.value_range[1]!r}"},
+        link=key.link(item.instance),
     )
     return record, fp
 
 
-def find_anchored(ledger: Ledger, pixels: str, source: dict[str, str] | None = None) -> Anchored | None:
+def find_anchored(
+    ledger: Ledger, pixels: str, source: dict[str, str] | None = None, link: dict[str, str] | None = None
+) -> Anchored | None:
     """The anchor of exactly these pixels (hex digest) on ``ledger``, or ``None``. Each row of the
     store's key index is confirmed by decoding its transaction: only an ``image.anchored`` record
-    that carries this digest counts. Of several, the one recorded with ``source`` is preferred."""
+    that carries this digest counts. Of several, the one recorded with ``source`` (and ``link``,
+    when given) is preferred."""
     found: list[Anchored] = []
     for tx_id, _, _ in ledger.store.txs_by_key(bytes.fromhex(pixels)):
         tx, height, _ = ledger.store.find_tx(tx_id)
@@ -234,7 +260,8 @@ def find_anchored(ledger: Ledger, pixels: str, source: dict[str, str] | None = N
         return None
     if source is not None:
         for a in found:
-            if {k: v for k, v in a.record.source.items() if k != "range"} == source:
+            same = {k: v for k, v in a.record.source.items() if k != "range"} == recorded_source(source)
+            if same and (link is None or a.record.link == link):
                 return a
     return found[0]
 
@@ -303,6 +330,7 @@ def anchor_run(
         if bad:
             raise AnchorError(f"origin {bad[0]} is not a node index between 0 and {committee.n - 1}")
     emit = on_event or (lambda _event: None)
+    key = SiteKey.ensure(prov.ledger.path)
     results: list[AnchorEvent | None] = [None] * len(items)
     first: dict[str, int] = {}  # pixel digest -> the first input holding it
     repeats: dict[int, list[int]] = {}
@@ -315,7 +343,7 @@ def anchor_run(
             repeats.setdefault(first[digest], []).append(i)
             continue
         first[digest] = i
-        found = find_anchored(prov.ledger, digest, item.source)
+        found = find_anchored(prov.ledger, digest, item.source, key.link(item.instance))
         if found is None:
             todo.append(i)
         else:
@@ -323,7 +351,7 @@ def anchor_run(
     pending: dict[int, _Pending] = {}
     for i in todo:
         t0 = time.perf_counter()
-        record, fp = make_record(prov, items[i])
+        record, fp = make_record(prov, items[i], key)
         pending[i] = _Pending(items[i], record, fp, None if origins is None else origins[i])
         if timings is not None:
             timings.setdefault("fingerprint", []).append(time.perf_counter() - t0)

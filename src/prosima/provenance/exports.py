@@ -110,7 +110,10 @@ def _add_anchor(doc: ProvDocument, anchor: AnchorRecord, tx: Tx) -> dict[str, An
             PROSIMA["shape"]: json.dumps(list(anchor.shape)),
             PROSIMA["merkleRoot"]: anchor.root.hex(),
             PROSIMA["shards"]: int(anchor.k),
+            PROSIMA["recordVersion"]: int(anchor.version),
+            # how it was stored, and its keyed instance link: never an identifier or file name
             **{PROSIMA[f"source_{k}"]: v for k, v in sorted(anchor.source.items())},
+            **{PROSIMA[f"link_{k}"]: v for k, v in sorted(anchor.link.items())},
         },
     )
     encoder = _entity(
