@@ -388,12 +388,15 @@ def verify_command(
                 verdict.ok = False
                 verdict.reasons += rolled_back
             _exports(prov, verdict, prov_path, intoto_path)
+            (instance,) = _instances(prov, [verdict], loaded)
         finally:
             prov.ledger.close()
     except _errors() as exc:
         raise _fail(str(exc)) from None
     _print_verdict(verdict)
-    _write_json(verdict.to_json(), json_path)
+    if instance is not None:
+        typer.echo("  " + instance[0].text(instance[1]))  # clear identifiers: this terminal only
+    _write_json(verdict.to_json() | {"instance": instance and instance[0].to_json()}, json_path)
     if heatmap is not None:
         from prosima.provenance.heatmap import save_heatmap
 
@@ -407,12 +410,14 @@ def _verify_volume(
     image: Path, ledger: Path, json_path: Path | None, registry: Path | None, since_head: Path | None
 ) -> None:
     """Verify every slice of a volume; exit 0 only if every slice verifies."""
+    from prosima.imaging.io import read_volume
     from prosima.provenance.verify import verify_volume
 
     try:
         prov = _open(ledger, "direct", trusted=registry)
         try:
             verdicts = verify_volume(prov, image)
+            instances = _instances(prov, verdicts, read_volume(image)[0], volume=True)
             rolled_back = _since(prov, since_head)
             for v in verdicts if rolled_back else []:
                 v.ok = False
@@ -434,9 +439,40 @@ def _verify_volume(
         if not v.ok:
             why = "; ".join(v.reasons) or f"differing shards {v.differing_shards}"
             typer.echo(f"  slice {z}: {v.status}; {why}")
-    _write_json({"ok": all(ok), "slices": [v.to_json() for v in verdicts]}, json_path)
+    linked = [i[0] for i in instances if i is not None]
+    same = sum(r.same_instance for r in linked)
+    unresolved = next((r for r in linked if not r.resolved), None)
+    typer.echo(
+        f"  instance: not resolved here: {unresolved.reason}"
+        if unresolved is not None
+        else f"  instances: {same} of {len(verdicts)} slices' records are of this volume's own slices"
+    )
+    other = next(
+        ((z, i) for z, i in enumerate(instances) if i and i[0].resolved and not i[0].same_instance), None
+    )
+    if other is not None:
+        typer.echo(f"  slice {other[0]}: " + other[1][0].text(other[1][1]))  # this terminal only
+    slices = [
+        v.to_json() | {"instance": i and i[0].to_json()} for v, i in zip(verdicts, instances, strict=True)
+    ]
+    _write_json({"ok": all(ok), "slices": slices}, json_path)
     if not all(ok):
         raise typer.Exit(1)
+
+
+def _instances(prov, verdicts: list, loaded, volume: bool = False) -> list:  # noqa: ANN001
+    """For each verdict, how its record's keyed link compares with the verified file's instance
+    (slice by slice) and that instance's clear identifiers; ``None`` where nothing matched."""
+    from prosima.provenance.site_key import SiteKey, instance_of, resolve
+
+    key = SiteKey.find(prov.ledger.path)
+    out = []
+    for z, v in enumerate(verdicts):
+        tx = (v.record or v.nearest or {}).get("tx")
+        instance = instance_of(loaded, z)
+        found = resolve(prov.index, key, tx, instance, z if volume else None) if tx else None
+        out.append(None if found is None else (found, instance))
+    return out
 
 
 def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None) -> None:  # noqa: ANN001

@@ -170,7 +170,8 @@ class Resolution:
     linked: str  # the anchor whose link was compared: ``tx`` itself or a restoration's original
     matches: tuple[str, ...] = ()
     reason: str = ""  # why it is not resolved here; empty when it is
-    slice: str | None = None  # the anchored slice index, for a file link
+    slice: str | None = None  # the anchored image's slice index in its file
+    at: str | None = None  # the verified image's slice index in its file (None: a 2-D file)
 
     @property
     def resolved(self) -> bool:
@@ -178,8 +179,9 @@ class Resolution:
 
     @property
     def same_instance(self) -> bool:
-        """The record is of this very file (its SOP Instance UID, or its name for other files)."""
-        return self.resolved and ("sop" in self.matches or self.matches == ("file",))
+        """The record is of this very image: its SOP Instance UID, or (other files) its file name
+        and slice index."""
+        return self.resolved and ("sop" in self.matches or ("file" in self.matches and self.slice == self.at))
 
     def to_json(self) -> dict[str, Any]:
         """A report without any identifier in clear."""
@@ -208,13 +210,16 @@ class Resolution:
                 )
         if "file" in self.matches:
             at = f", slice {self.slice}" if self.slice is not None else ""
-            return f"instance: {whose} is of a file named {instance['file']}{at}"
+            return f"instance: {whose} is of a file named {instance['file']} (as this one){at}"
         return f"instance: {whose} is of another instance than this file (none of its identifiers match)"
 
 
-def resolve(index: RecordIndex, key: SiteKey | None, tx: str, instance: dict[str, str]) -> Resolution:
+def resolve(
+    index: RecordIndex, key: SiteKey | None, tx: str, instance: dict[str, str], at: int | None = None
+) -> Resolution:
     """Compare the link of record ``tx`` (a restoration: of its original) with ``instance``'s
-    identifiers hashed under ``key``; not resolved without a key, a link, or with another key."""
+    identifiers hashed under ``key`` (``at``: the verified slice's index in a volume); not resolved
+    without a key, a link, or with another key."""
     item = index.refresh().by_tx[tx]
     record = item.record
     anchor = item if isinstance(record, AnchorRecord) else index.by_tx.get(record.original)
@@ -242,7 +247,8 @@ def resolve(index: RecordIndex, key: SiteKey | None, tx: str, instance: dict[str
         for n in FIELD_NAMES
         if n in link and n in instance and hmac.compare_digest(link[n], key.digest(n, instance[n]))
     )
-    return Resolution(tx, anchor.tx, matches, slice=record.source.get("slice"))
+    where = None if at is None else str(at)
+    return Resolution(tx, anchor.tx, matches, slice=record.source.get("slice"), at=where)
 
 
 def linked_records(index: RecordIndex, key: SiteKey, wanted: dict[str, set[str]]) -> list[Indexed]:
