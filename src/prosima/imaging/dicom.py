@@ -12,6 +12,7 @@ import math
 import re
 import struct
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
 from pydicom.valuerep import format_number_as_ds
 
 import prosima
@@ -590,6 +597,163 @@ def _code(value: str, meaning: str) -> Dataset:
     return item
 
 
+# Purpose of Reference of each Source Image Sequence item, from PS3.16 CID 7202 (Source Image Purpose
+# of Reference). A restoration is an image processing operation on the referenced pixels: the input's
+# pixels are processed, and the anchored original's fingerprints condition the processing. So both are
+# DCM 121322 "Source image for image processing operation". Not 121320 "Uncompressed predecessor",
+# which says the new image is a lossy-compressed copy of the referenced one, nor 121358 "For Processing
+# predecessor", which says a For Presentation image was made from For Processing data.
+_SOURCE_PURPOSE = ("121322", "Source image for image processing operation")
+# PS3.16 CID 7005 (Contributing Equipment Purpose of Reference): equipment that made new pixel data
+# from existing images is 109102 "Processing Equipment" (109103 "Modifying Equipment" changes
+# attributes of an existing instance, not its pixels).
+_EQUIPMENT_PURPOSE = ("109102", "Processing Equipment")
+SERIES_NUMBER_OFFSET = 1000  # a derived series is numbered its source series' number plus this
+
+# Type 2 attributes (present, possibly empty) of the modules every derived image keeps from its source:
+# Patient (PS3.3 C.7.1.1), General Study (C.7.2.1), General Equipment (C.7.5.1), General Image (C.7.6.1).
+_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+    "Manufacturer",
+    "InstanceNumber",
+)
+# Type 2 attributes of modules that are there when the attribute keying them is: Frame of Reference
+# (C.7.4.1) and Image Plane (C.7.6.2).
+_TYPE2_IF_PRESENT = {
+    "FrameOfReferenceUID": ("PositionReferenceIndicator",),
+    "ImagePositionPatient": ("SliceThickness",),
+}
+# Type 2 attributes of the IOD-specific image modules: CT Image (C.8.2.1), MR Image (C.8.3.1).
+_TYPE2_BY_CLASS = {
+    CTImageStorage: ("KVP", "AcquisitionNumber"),
+    MRImageStorage: ("ScanOptions", "MRAcquisitionType", "EchoTime", "EchoTrainLength"),
+}
+
+
+# Body Part Examined values (PS3.16 CID 4031) of paired structures, whose Laterality is Type 2C
+_PAIRED = frozenset(
+    {
+        "BREAST", "EYE", "EAR", "KIDNEY", "LUNG", "SHOULDER", "ARM", "ELBOW", "WRIST", "HAND", "HIP",
+        "THIGH", "LEG", "KNEE", "ANKLE", "FOOT", "CLAVICLE", "FEMUR", "HUMERUS", "TIBIA", "FIBULA",
+    }
+)  # fmt: skip
+
+
+def _fill_type2(ds: Dataset) -> list[str]:
+    """Add the Type 2 (and the applicable Type 2C) attributes the source lacks, empty, so the derived
+    instance conforms to its IOD; returns their keywords. Values are never invented."""
+    sop_class = str(ds.get("SOPClassUID", ""))
+    wanted = list(_TYPE2)
+    for key, keywords in _TYPE2_IF_PRESENT.items():
+        if key in ds:
+            wanted += keywords
+    wanted += _TYPE2_BY_CLASS.get(sop_class, ())
+    if "ImageOrientationPatient" not in ds:  # General Image: 2C when there is no image plane
+        wanted.append("PatientOrientation")
+    body_part = str(ds.get("BodyPartExamined", "")).upper()
+    if "ImageLaterality" not in ds and (not body_part or body_part in _PAIRED):
+        wanted.append("Laterality")  # General Series: 2C for a paired (or unnamed) body part
+    if sop_class in _TYPE2_BY_CLASS and "PatientOrientationCodeSequence" not in ds:
+        wanted.append("PatientPosition")  # General Series: 2C for CT and MR
+    if sop_class == MRImageStorage:
+        sequence = [str(v) for v in ds.get("ScanningSequence", [])]
+        variant = [str(v) for v in ds.get("SequenceVariant", [])]
+        if not ("EP" in sequence and "SK" in variant):
+            wanted.append("RepetitionTime")
+        if "IR" in sequence:
+            wanted.append("InversionTime")
+    added = [k for k in wanted if k not in ds]
+    for keyword in added:
+        setattr(ds, keyword, None)
+    if (
+        str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+        and not ds.get("DeidentificationMethod")
+        and not ds.get("DeidentificationMethodCodeSequence")
+    ):
+        # Type 1C once identity is removed; the source says it was removed but not how, and so do we
+        ds.DeidentificationMethod = "Not stated in the source instance"
+        added.append("DeidentificationMethod")
+    return added
+
+
+def _padding(src: Dataset, shape: tuple[int, ...]) -> tuple[np.ndarray, float] | None:
+    """Where the source's pixels are padding (PS3.3 C.7.5.1.1.2: Pixel Padding Value, up to Pixel
+    Padding Range Limit when given) and the padding's value after the modality transform; None when
+    the source declares no padding."""
+    pad = src.get("PixelPaddingValue")
+    if (
+        pad is None
+        or isinstance(pad, bytes | MultiValue)
+        or not str(src.get("PhotometricInterpretation", "")).startswith("MONOCHROME")
+    ):
+        return None
+    bits = int(src.get("BitsAllocated", 16) or 16)
+    signed = int(src.get("PixelRepresentation", 0) or 0) == 1
+
+    def stored(value: Any) -> int:  # US read for signed data: back to its signed value
+        value = int(value)
+        return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
+
+    limit = src.get("PixelPaddingRangeLimit")
+    lo, hi = sorted((stored(pad), stored(limit if isinstance(limit, int) else pad)))
+    raw = (
+        _decode(src, "source of write_derived_dicom") if getattr(src, "file_meta", None) else src.pixel_array
+    )
+    if raw.shape != shape:
+        return None
+    mask = (raw >= lo) & (raw <= hi)
+    value = float(_modality_transform(np.array([[stored(pad)]], dtype=np.float64), src, {})[0, 0])
+    return mask, value
+
+
+def _pad(stored: np.ndarray, mask: np.ndarray) -> int:
+    """The stored padding value (that of the padded pixels); other pixels that quantised onto it
+    move one step towards the image's values, so only padding reads back as padding."""
+    value = int(stored[mask][0])
+    clash = ~mask & (stored == value)
+    if clash.any():
+        info = np.iinfo(stored.dtype)
+        step = 1 if value <= np.median(stored[~mask]) else -1
+        if not info.min <= value + step <= info.max:
+            step = -step
+        stored[clash] = value + step
+    return value
+
+
+def _reference(sop_class: str, sop_instance: str) -> Dataset:
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = sop_class
+    ref.ReferencedSOPInstanceUID = sop_instance
+    ref.PurposeOfReferenceCodeSequence = [_code(*_SOURCE_PURPOSE)]
+    return ref
+
+
+def _source_images(src: Dataset, original: Mapping[str, str] | None) -> list[Dataset]:
+    """The anchored original (when its UIDs are known), then the input when it is another instance."""
+    refs = []
+    if original and original.get("SOPInstanceUID"):
+        sop_class = original.get("SOPClassUID") or src.SOPClassUID
+        refs.append(_reference(str(sop_class), str(original["SOPInstanceUID"])))
+    if not refs or refs[0].ReferencedSOPInstanceUID != src.SOPInstanceUID:
+        refs.append(_reference(src.SOPClassUID, src.SOPInstanceUID))
+    return refs
+
+
+def _series_number(src: Dataset) -> int:
+    """A new Series Number: the source's plus ``SERIES_NUMBER_OFFSET`` (IS holds up to 2**31 - 1)."""
+    number = _float(src.get("SeriesNumber"))
+    ok = number is not None and number.is_integer() and 0 <= number < 2**31 - 1 - SERIES_NUMBER_OFFSET
+    return (int(number) if ok else 0) + SERIES_NUMBER_OFFSET  # type: ignore[arg-type]
+
+
 def _now(ds: Dataset) -> datetime:
     """Current time in the dataset's TimezoneOffsetFromUTC (which governs all its dates), else local."""
     match = re.fullmatch(r"([+-])(\d\d)(\d\d)", str(ds.get("TimezoneOffsetFromUTC", "") or "").strip())
@@ -617,13 +781,22 @@ def write_derived_dicom(
     manufacturer: str = "PROSIMA",
     software_version: str = prosima.__version__,
     uid_entropy: list[str] | None = None,
+    original: Mapping[str, str] | None = None,
+    series_number: int | None = None,
 ) -> Dataset:
     """Write a 2-D ``array`` as a DERIVED\\SECONDARY image of ``source`` (PS3.3 C.7.6.1, C.12.1).
 
     Patient, study and frame of reference are kept; SOP Instance and Series Instance UIDs are new
     (deterministic from ``uid_entropy`` plus the source UIDs and descriptions, so slices of one
-    source series derived with the same entropy share one series). Pixels are int16/uint16 with
-    Rescale Slope/Intercept; Explicit VR Little Endian with file meta. Returns the written dataset.
+    source series derived with the same entropy share one series), and so is the Series Number
+    (``series_number``, default the source's plus ``SERIES_NUMBER_OFFSET``). Pixels are int16/uint16
+    with Rescale Slope/Intercept; Explicit VR Little Endian with file meta.
+
+    Pixels that are padding in the source (Pixel Padding Value) are written as padding, whatever
+    ``array`` holds there, and Pixel Padding Value is kept. The Source Image Sequence names
+    ``original`` (the anchored original's ``SOPClassUID`` and ``SOPInstanceUID``, when known) and the
+    source when it is another instance; a Contributing Equipment item names this software as
+    Processing Equipment. Type 2 attributes the source lacks are written empty. Returns the dataset.
     """
     src = _load_source(source)
     arr = check_image(array, f"write_derived_dicom {path}")
@@ -645,7 +818,12 @@ def write_derived_dicom(
             f"frame {src.get('Rows')}x{src.get('Columns')} ({frames} frame(s)); "
             "resample to the source grid first"
         )
+    padding = _padding(src, arr.shape)
+    if padding is not None:
+        arr = arr.copy()
+        arr[padding[0]] = padding[1]
     stored, slope, intercept = _quantise(arr)
+    pad_value = _pad(stored, padding[0]) if padding is not None and padding[0].any() else None
 
     ds = copy.deepcopy(src)
     for _ in ds.iterall():  # decode every raw element before the encoding changes
@@ -681,10 +859,13 @@ def write_derived_dicom(
     ds.set_pixel_data(stored, photometric, 16, generate_instance_uid=False)
     ds.RescaleSlope = format_number_as_ds(slope)
     ds.RescaleIntercept = format_number_as_ds(intercept)
+    if pad_value is not None:
+        ds.add_new(0x00280120, "SS" if stored.dtype == np.int16 else "US", pad_value)  # PixelPaddingValue
 
     now = _now(src)
     ds.SOPInstanceUID = sop_uid
     ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = _series_number(src) if series_number is None else int(series_number)
     value3 = [str(v) for v in src.get("ImageType", [])][2:3]
     ds.ImageType = ["DERIVED", "SECONDARY", *[v for v in value3 if v and v.upper() != "MOSAIC"]]
     ds.DerivationDescription = derivation_description
@@ -693,19 +874,16 @@ def write_derived_dicom(
     ds.InstanceCreationDate = ds.ContentDate = ds.SeriesDate = now.strftime("%Y%m%d")
     ds.InstanceCreationTime = ds.ContentTime = ds.SeriesTime = now.strftime("%H%M%S.%f")
 
-    ref = Dataset()
-    ref.ReferencedSOPClassUID = src.SOPClassUID
-    ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
-    ref.PurposeOfReferenceCodeSequence = [_code("121322", "Source image for image processing operation")]
-    ds.SourceImageSequence = [ref]
+    ds.SourceImageSequence = _source_images(src, original)
 
     equipment = Dataset()
     equipment.Manufacturer = manufacturer
     equipment.SoftwareVersions = software_version
     equipment.ContributionDateTime = now.strftime("%Y%m%d%H%M%S.%f%z")
     equipment.ContributionDescription = derivation_description
-    equipment.PurposeOfReferenceCodeSequence = [_code("109103", "Modifying Equipment")]
+    equipment.PurposeOfReferenceCodeSequence = [_code(*_EQUIPMENT_PURPOSE)]
     ds.ContributingEquipmentSequence = [*ds.get("ContributingEquipmentSequence", []), equipment]
+    _fill_type2(ds)
 
     if any(not s.isascii() for s in (derivation_description, ds.SeriesDescription, manufacturer)):
         ds.SpecificCharacterSet = "ISO_IR 192"

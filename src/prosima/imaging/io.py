@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -363,17 +364,36 @@ def is_volume(path: str | Path) -> bool:
 
 
 def read_image_2d(path: str | Path) -> LoadedImage:
-    """A file that is not a volume (see :func:`is_volume`) as one 2-D grayscale image, or refused."""
+    """A file that is not a volume (see :func:`is_volume`) as one 2-D grayscale image, or refused; an
+    X x Y x 1 NIfTI file is its one X x Y slice (``extra["single_slice"]``; the affine is the file's)."""
     loaded = read_image(path)
     shape = loaded.array.shape
     if len(shape) == 2:
         return loaded
+    if loaded.meta.format == "nifti" and len(shape) == 3 and shape[2] == 1:
+        return _only_slice(loaded)
     if loaded.meta.format in ("png", "jpeg"):
         raise read_error(path, f"is a colour image (shape {shape}); convert it to grayscale first")
     raise read_error(
         path,
         f"holds a {len(shape)}-D array of shape {shape}, which is neither one 2-D image nor a volume; "
         "a volume is a NIfTI file with slices along its last axis, or a DICOM series folder",
+    )
+
+
+def _only_slice(loaded: LoadedImage) -> LoadedImage:
+    """The one slice of an X x Y x 1 NIfTI image, with the file's metadata."""
+    meta = loaded.meta
+    return loaded_image(
+        meta.path,
+        meta.format,
+        loaded.array[:, :, 0],
+        original_dtype=meta.original_dtype,
+        modality=meta.modality,
+        spacing=None if meta.spacing is None else meta.spacing[:2],
+        affine=meta.affine,
+        identifiers=meta.identifiers,
+        extra=meta.extra | {"single_slice": True},
     )
 
 
@@ -406,6 +426,8 @@ def write_derived_dicom(
     manufacturer: str = "PROSIMA",
     software_version: str = prosima.__version__,
     uid_entropy: list[str] | None = None,
+    original: Mapping[str, str] | None = None,
+    series_number: int | None = None,
 ) -> pydicom.Dataset:
     """Write ``array`` as a DERIVED/SECONDARY DICOM of ``source``; see :mod:`prosima.imaging.dicom`."""
     from prosima.imaging.dicom import write_derived_dicom as _write_derived
@@ -419,6 +441,8 @@ def write_derived_dicom(
         manufacturer=manufacturer,
         software_version=software_version,
         uid_entropy=uid_entropy,
+        original=original,
+        series_number=series_number,
     )
 
 
@@ -476,23 +500,67 @@ def write_npy(path: str | Path, array: np.ndarray) -> None:
         np.save(fh, arr, allow_pickle=False)
 
 
-def write_nifti(path: str | Path, array: np.ndarray, affine: np.ndarray | None = None) -> None:
+def write_nifti(
+    path: str | Path,
+    array: np.ndarray,
+    affine: np.ndarray | None = None,
+    *,
+    like: str | Path | None = None,
+) -> None:
     """Write a float32 NIfTI (``.nii`` or ``.nii.gz``) with ``affine`` (identity if None) kept exactly.
 
     NIfTI-1 stores the affine in float32; an affine that float32 cannot hold exactly is written as
     NIfTI-2 (float64), which nibabel and the usual tools read transparently.
+
+    With ``like`` (the NIfTI file the array was derived from) the output keeps that file's header
+    geometry instead: its qform and sform with their codes, voxel sizes, units and NIfTI version; the
+    array has that file's shape, or drops its trailing length-1 axes (an X x Y image of an X x Y x 1
+    file is written X x Y x 1); ``affine``, when also given, must be that file's.
     """
     import nibabel as nib
 
     if _suffix(Path(path)) not in (".nii", ".nii.gz"):
         raise ValueError(f"write_nifti {path}: file name must end in .nii or .nii.gz")
     arr = check_image(array, f"write_nifti {path}")
-    aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
-    if aff.shape != (4, 4) or not np.all(np.isfinite(aff)) or not np.array_equal(aff[3], [0, 0, 0, 1]):
-        raise ImageError(f"write_nifti {path}: affine must be a finite 4x4 with last row 0 0 0 1")
-    exact32 = np.array_equal(aff.astype(np.float32).astype(np.float64), aff)
-    cls = nib.Nifti1Image if exact32 else nib.Nifti2Image
-    img = cls(arr, aff)
-    img.header.set_xyzt_units("mm")
-    img.header.set_data_dtype(np.float32)
+    if like is not None:
+        img = _like_nifti(path, arr, affine, like)
+    else:
+        aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+        if aff.shape != (4, 4) or not np.all(np.isfinite(aff)) or not np.array_equal(aff[3], [0, 0, 0, 1]):
+            raise ImageError(f"write_nifti {path}: affine must be a finite 4x4 with last row 0 0 0 1")
+        exact32 = np.array_equal(aff.astype(np.float32).astype(np.float64), aff)
+        cls = nib.Nifti1Image if exact32 else nib.Nifti2Image
+        img = cls(arr, aff)
+        img.header.set_xyzt_units("mm")
+        img.header.set_data_dtype(np.float32)
     nib.save(img, Path(path))
+
+
+def _like_nifti(path: str | Path, arr: np.ndarray, affine: np.ndarray | None, like: str | Path) -> Any:
+    """A float32 image of ``arr`` with the header geometry of the NIfTI file ``like``."""
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    try:
+        source = nib.load(Path(like))
+    except (ImageFileError, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise read_error(
+            like, f"not a readable NIfTI file to take the header from ({describe(exc)})"
+        ) from exc
+    if not isinstance(source, nib.Nifti1Image):  # Nifti2Image is one too
+        raise read_error(like, f"is a {type(source).__name__}, not a NIfTI-1 or NIfTI-2 file")
+    shape = tuple(int(n) for n in source.shape)
+    if arr.shape != shape:
+        if arr.shape != shape[: arr.ndim] or any(n != 1 for n in shape[arr.ndim :]):
+            raise ImageError(
+                f"write_nifti {path}: array of shape {arr.shape} does not fit {Path(like).name}, "
+                f"of shape {shape}"
+            )
+        arr = arr.reshape(shape)
+    if affine is not None and not np.array_equal(np.asarray(affine, dtype=np.float64), source.affine):
+        raise ImageError(f"write_nifti {path}: the affine given is not that of {Path(like).name}")
+    header = source.header.copy()
+    header.set_data_dtype(np.float32)
+    header.set_slope_inter(None, None)  # the float32 values are stored as they are
+    header["cal_min"] = header["cal_max"] = 0  # display range of the source's values, not these
+    return type(source)(arr, None, header=header)
