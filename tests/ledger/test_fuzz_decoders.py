@@ -34,7 +34,7 @@ from prosima.ledger.quorum import QuorumCertificate
 from prosima.ledger.registry import Registry
 from prosima.ledger.transaction import MAX_KEY, Transaction
 from prosima.ledger.tree_head import SignedTreeHead
-from prosima.provenance.records import AnchorRecord, RecordError, RestorationRecord
+from prosima.provenance.records import SOURCE_KEYS, AnchorRecord, RecordError, RestorationRecord
 
 
 def fuzz(n: int) -> settings:
@@ -55,6 +55,7 @@ H32 = st.binary(min_size=HASH_SIZE, max_size=HASH_SIZE)
 NODE = st.binary(min_size=NODE_ID_SIZE, max_size=NODE_ID_SIZE)
 SIG = st.binary(min_size=SIGNATURE_SIZE, max_size=SIGNATURE_SIZE)
 HEX32 = H32.map(bytes.hex)
+HEX8 = st.binary(min_size=8, max_size=8).map(bytes.hex)
 SHORT_TEXT = st.text(max_size=12)
 
 values = st.recursive(
@@ -106,7 +107,8 @@ def anchor_records(draw: st.DrawFn) -> AnchorRecord:
         shard_fingerprints=[draw(HEX32) for _ in range(k)],
         fingerprint=draw(HEX32),
         encoder=draw(SHORT_TEXT),
-        source=draw(st.dictionaries(SHORT_TEXT, SHORT_TEXT, max_size=3)),
+        source=draw(st.dictionaries(st.sampled_from(SOURCE_KEYS), SHORT_TEXT, max_size=3)),
+        link=draw(st.one_of(st.just({}), st.builds(lambda k, d: {"key": k, "sop": d}, HEX8, HEX32))),
     )
 
 

@@ -47,7 +47,8 @@ ANCHOR = AnchorRecord(
     shard_fingerprints=[h("f0"), h("f1")],
     fingerprint=h("fingerprint"),
     encoder=h("encoder"),
-    source={"dataset": "synthetic"},
+    source={"format": "png", "range": "0.0,1.0"},
+    link={"key": "ab" * 8, "file": h("file-link")},
 )
 ANCHOR_TX = {"tx": h("anchor-tx"), "height": 3, "time_us": 1_700_000_000_123_456, "signer": h("node-a")[:16]}
 RESTORATION = RestorationRecord(

@@ -54,7 +54,8 @@ def anchor(k: int = 4, **changes) -> AnchorRecord:
         "shard_fingerprints": [h(f"f{i}") for i in range(k)],
         "fingerprint": h("fingerprint"),
         "encoder": h("encoder"),
-        "source": {"file": "a.png", "format": "png", "range": "0.0,255.0"},
+        "source": {"format": "png", "range": "0.0,255.0"},
+        "link": {"key": h("site")[:16], "file": h("a.png")},
     }
     return AnchorRecord(**(fields | changes))
 
@@ -129,8 +130,8 @@ def test_a_payload_whose_root_does_not_match_its_leaves_is_refused(field, value)
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        (b"\xff\x00", "not a prosima.image-anchor.v1 record"),
-        (encode({"format": RESTORATION_FORMAT}), "not a prosima.image-anchor.v1 record"),
+        (b"\xff\x00", r"not a prosima\.image-anchor\.v2 record"),
+        (encode({"format": RESTORATION_FORMAT}), r"not a prosima\.image-anchor\.v2 or .*v1 record"),
         (encode({"format": ANCHOR_FORMAT, "pixels": b"x"}), "malformed"),
     ],
 )
