@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prov.model import PROV_TYPE, Namespace, ProvDocument
 
+import prosima
 from prosima.optional import require
 from prosima.provenance.records import AnchorRecord, RestorationRecord
 
@@ -41,15 +42,67 @@ NODE = Namespace("node", "urn:prosima:node:")
 INTOTO_STATEMENT = "https://in-toto.io/Statement/v1"
 ANCHOR_PREDICATE = "https://prosima.invalid/predicates/image-anchor/v1"
 RESTORATION_PREDICATE = "https://prosima.invalid/predicates/restoration/v1"
+VERIFICATION_PREDICATE = "https://prosima.invalid/predicates/verification/v1"
 PIXELS_DIGEST = "prosima-pixels-sha256"  # SHA-256 of canonical pixels, not of any file's bytes
 
 C2PA_LABEL = "invalid.prosima.provenance"  # reverse-domain label of prosima.invalid
 IPTC_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+# A restoration edits a captured image with a trained generative model: every output pixel is the
+# model's, made from the captured input and conditioned on the anchored original. IPTC's "trained"
+# terms are those for machine-learned models; of them, compositeWithTrainedAlgorithmicMedia ("a mix of
+# captured and trained-model content") fits, not trainedAlgorithmicMedia (made from nothing captured)
+# nor algorithmicallyEnhanced ("minor augmentation or correction by algorithm"), which would hide
+# that a generative model can synthesise structure (outside the field of view, for one).
+RESTORATION_SOURCE_TYPE = "compositeWithTrainedAlgorithmicMedia"
+CREATED_SOURCE_TYPE = "trainedAlgorithmicMedia"
+PARENT_ID = "prosima-restored-input"
+INGREDIENT_FORMATS = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".dcm": "application/dicom",
+}
 CERT_FILES = {"ca": "ca.pem", "chain": "signer-chain.pem", "key": "signer.key"}
 
 
 class ExportError(ValueError):
     """Records that do not belong together, or an export that cannot be made."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The image a verification was about and what it is to the record it was matched with (the
+    original, or a restoration's output, of pixel digest ``record_pixels``): ``status`` is the
+    verdict's (anchored-original, recorded-restoration, tampered, changed). ``file_sha256`` is the
+    SHA-256 of the verified file's bytes; its name is never exported (it may name a patient)."""
+
+    pixels: str
+    status: str
+    ok: bool
+    record_pixels: str
+    differing_shards: tuple[int, ...] = ()
+    file_sha256: str | None = None
+
+    @property
+    def relation(self) -> str:
+        """How it relates to the record's image: the same pixels, changed from them (it shares shards
+        with them), or only nearest to them by fingerprint (it shares none)."""
+        if self.pixels == self.record_pixels:
+            return "same pixels"
+        return "changed from" if self.status == "tampered" else "nearest by fingerprint"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pixels": self.pixels,
+            "status": self.status,
+            "ok": self.ok,
+            "relation": self.relation,
+            "recordPixels": self.record_pixels,
+            "differingShards": list(self.differing_shards),
+        }
+        if self.file_sha256 is not None:
+            out["fileSha256"] = self.file_sha256
+        return out
 
 
 def _time(tx: Tx) -> dt.datetime:
@@ -174,8 +227,11 @@ def _prov(
     restoration: RestorationRecord | None,
     restoration_tx: Tx | None,
     model: ModelVersion | None,
+    verified: Verified | None = None,
 ) -> ProvDocument:
     _check(anchor_tx, restoration, restoration_tx)
+    if verified is not None:
+        _check_verified(verified, anchor, restoration)
     doc = ProvDocument()
     for ns in (PROSIMA, PIXELS, WEIGHTS, FINGERPRINT, TX, NODE):
         doc.add_namespace(ns)
@@ -190,7 +246,39 @@ def _prov(
         if model.parent:
             parent = _entity(doc, WEIGHTS[model.parent], {PROV_TYPE: PROSIMA["ModelWeights"]})
             doc.wasRevisionOf(models[model.digest], parent)
+    if verified is not None:
+        _add_verified(doc, verified)
     return doc
+
+
+def _add_verified(doc: ProvDocument, verified: Verified) -> None:
+    """The verified image: the record's own image when the pixels are the same; else an entity of its
+    own, derived from the record's image as a changed copy (it shares shards with it), or only
+    influenced by it (the nearest by fingerprint, sharing no shard: no derivation is shown)."""
+    attrs: dict[Any, Any] = {PROSIMA["verifiedStatus"]: verified.status, PROSIMA["verifiedOk"]: verified.ok}
+    if verified.file_sha256 is not None:
+        attrs[PROSIMA["fileSha256"]] = verified.file_sha256
+    record_image = _entity(doc, PIXELS[verified.record_pixels], {})
+    if verified.relation == "same pixels":
+        record_image.add_attributes(attrs)
+        return
+    image = _entity(
+        doc,
+        PIXELS[verified.pixels],
+        {
+            PROV_TYPE: PROSIMA["Image"],
+            PROSIMA["role"]: "verified",
+            PROSIMA["differingShards"]: json.dumps(list(verified.differing_shards)),
+            **attrs,
+        },
+    )
+    relation = {PROSIMA["relation"]: verified.relation}
+    if verified.relation == "changed from":
+        doc.wasDerivedFrom(
+            image, record_image, other_attributes={PROV_TYPE: PROSIMA["ChangedCopy"], **relation}
+        )
+    else:
+        doc.wasInfluencedBy(image, record_image, other_attributes=relation)
 
 
 def prov_json(
@@ -199,9 +287,10 @@ def prov_json(
     restoration: RestorationRecord | None = None,
     restoration_tx: Tx | None = None,
     model: ModelVersion | None = None,
+    verified: Verified | None = None,
 ) -> str:
     """The records as a W3C PROV-JSON document (text)."""
-    return _prov(anchor, anchor_tx, restoration, restoration_tx, model).serialize(format="json")
+    return _prov(anchor, anchor_tx, restoration, restoration_tx, model, verified).serialize(format="json")
 
 
 def prov_document(
@@ -210,11 +299,22 @@ def prov_document(
     restoration: RestorationRecord | None = None,
     restoration_tx: Tx | None = None,
     model: ModelVersion | None = None,
+    verified: Verified | None = None,
 ) -> dict[str, Any]:
     """The records as a parsed W3C PROV-JSON document: the original image, its fingerprint and the
     encoder used by the anchoring; with a restoration, the restored image generated by it from the
-    input, the fingerprint and the generator weights, each activity associated with its signing node."""
-    return json.loads(prov_json(anchor, anchor_tx, restoration, restoration_tx, model))
+    input, the fingerprint and the generator weights, each activity associated with its signing node;
+    with ``verified``, the image a verification was about and its relation to the record's image."""
+    return json.loads(prov_json(anchor, anchor_tx, restoration, restoration_tx, model, verified))
+
+
+def _check_verified(verified: Verified, anchor: AnchorRecord, restoration: RestorationRecord | None) -> None:
+    """The verified image is compared with the record's image: the restoration's output, if any."""
+    image = restoration.output_pixels if restoration is not None else anchor.pixels
+    if verified.record_pixels != image:
+        raise ExportError(
+            f"the verification compared pixels {verified.record_pixels}, not the record's image {image}"
+        )
 
 
 def _tx_json(tx: Tx) -> dict[str, Any]:
@@ -233,22 +333,33 @@ def intoto_statement(
     restoration_tx: Tx | None = None,
     model: ModelVersion | None = None,
     subject_file: str | Path | bytes | None = None,
+    verified: Verified | None = None,
 ) -> dict[str, Any]:
-    """An in-toto Statement v1 about the restored image (or, without a restoration, the original).
+    """An in-toto Statement v1 about the restored image (or, without a restoration, the original);
+    with ``verified``, about the image a verification was about (``VERIFICATION_PREDICATE``: the
+    verdict, its relation to the record's image, and the records).
 
-    The subject's digest is its pixel digest under ``prosima-pixels-sha256``; ``sha256`` is added
-    only for real file bytes, given as ``subject_file`` (a path or the bytes themselves). Written by
-    hand: the Statement is a small fixed JSON layout and needs no library.
+    The subject's digest is its pixel digest under ``prosima-pixels-sha256`` and, for real file
+    bytes, their ``sha256`` (what in-toto tools match a file by): ``subject_file`` (a path, named by
+    its file name, or the bytes themselves) or ``verified.file_sha256``. Written by hand: the
+    Statement is a small fixed JSON layout and needs no library.
     """
     _check(anchor_tx, restoration, restoration_tx)
     pixels = restoration.output_pixels if restoration is not None else anchor.pixels
+    if verified is not None:
+        _check_verified(verified, anchor, restoration)
+        pixels = verified.pixels
     subject: dict[str, Any] = {"name": f"pixels:{pixels}", "digest": {PIXELS_DIGEST: pixels}}
+    if verified is not None and verified.file_sha256 is not None:
+        subject["digest"]["sha256"] = verified.file_sha256
     if subject_file is not None:
         data = subject_file if isinstance(subject_file, bytes) else Path(subject_file).read_bytes()
         if not isinstance(subject_file, bytes):
             subject["name"] = Path(subject_file).name
         subject["digest"]["sha256"] = hashlib.sha256(data).hexdigest()
     predicate: dict[str, Any] = {"anchor": anchor.to_json(), "anchorTx": _tx_json(anchor_tx)}
+    if verified is not None:
+        predicate["verification"] = verified.to_json()
     if restoration is not None and restoration_tx is not None:
         predicate["restoration"] = restoration.to_json()
         predicate["restorationTx"] = _tx_json(restoration_tx)
@@ -260,7 +371,13 @@ def intoto_statement(
     return {
         "_type": INTOTO_STATEMENT,
         "subject": [subject],
-        "predicateType": RESTORATION_PREDICATE if restoration is not None else ANCHOR_PREDICATE,
+        "predicateType": (
+            VERIFICATION_PREDICATE
+            if verified is not None
+            else RESTORATION_PREDICATE
+            if restoration is not None
+            else ANCHOR_PREDICATE
+        ),
         "predicate": predicate,
     }
 
@@ -370,40 +487,67 @@ def embed_c2pa(
     png_out: str | Path,
     assertions: dict[str, Any],
     cert_dir: str | Path,
-    source_type: str = "trainedAlgorithmicMedia",
+    source_type: str | None = None,
+    *,
+    parent: str | Path | None = None,
+    when: dt.datetime | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     """Sign a C2PA manifest into a copy of ``png_in`` at ``png_out``, offline (no timestamp authority).
 
-    ``assertions`` maps custom assertion labels to JSON data (``{C2PA_LABEL: intoto_statement(...)}``);
-    a ``c2pa.created`` action of the IPTC digital source type ``source_type`` is added. The signer is
-    the chain of ``make_cert_chain(cert_dir)``. Returns the manifest store read back (``read_c2pa``).
+    ``assertions`` maps custom assertion labels to JSON data (``{C2PA_LABEL: intoto_statement(...)}``).
+    With ``parent`` (the image that was restored into ``png_in``) the actions are ``c2pa.opened`` of
+    ``parent`` as the ``parentOf`` ingredient, then ``c2pa.edited`` of the IPTC digital source type
+    ``source_type`` (default ``RESTORATION_SOURCE_TYPE``); without, a ``c2pa.created`` action (default
+    ``trainedAlgorithmicMedia``: made by a model from nothing captured). ``when`` (aware) dates the
+    action; ``description`` says what was done. The signer is the chain of ``make_cert_chain(cert_dir)``.
+    Returns the manifest store read back (``read_c2pa``).
+
+    No trusted timestamp: an RFC 3161 time-stamp token comes from a Time-Stamp Authority over the
+    network (the signer's ``ta_url``), which signing offline cannot reach, and one made here by a
+    self-run authority would only repeat this machine's clock. The time that can be checked is the
+    ledger's: pass the restoration transaction's time as ``when``; the quorum-signed block holding that
+    transaction (its inclusion proof) is the evidence, and the in-toto statement carries both.
     """
     c2pa = require("c2pa", "c2pa")
     if not assertions or any(not isinstance(k, str) or k.startswith("c2pa.") for k in assertions):
         raise ExportError(f"assertions need custom labels (not c2pa.*), got {sorted(map(str, assertions))}")
+    if when is not None and when.tzinfo is None:
+        raise ExportError("when must be an aware datetime (a transaction's time is UTC)")
     certs = make_cert_chain(cert_dir)
+    action: dict[str, Any] = {"softwareAgent": {"name": "prosima", "version": prosima.__version__}}
+    if when is not None:
+        action["when"] = when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if description:
+        action["description"] = description
+    if parent is None:
+        actions = [
+            {
+                "action": "c2pa.created",
+                "digitalSourceType": IPTC_SOURCE + (source_type or CREATED_SOURCE_TYPE),
+                **action,
+            }
+        ]
+    else:
+        actions = [
+            {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_ID]}},
+            {
+                "action": "c2pa.edited",
+                "digitalSourceType": IPTC_SOURCE + (source_type or RESTORATION_SOURCE_TYPE),
+                **action,
+            },
+        ]
     manifest = {
         "title": Path(png_out).name,
         "format": "image/png",
         "assertions": [
-            {
-                "label": "c2pa.actions",
-                "data": {
-                    "actions": [
-                        {
-                            "action": "c2pa.created",
-                            "digitalSourceType": IPTC_SOURCE + source_type,
-                            "softwareAgent": {"name": "prosima"},
-                        }
-                    ]
-                },
-            },
+            {"label": "c2pa.actions", "data": {"actions": actions}},
             *({"label": k, "kind": "Json", "data": v} for k, v in assertions.items()),
         ],
     }
     info = c2pa.C2paSignerInfo(
         c2pa.C2paSigningAlg.ES256, certs["chain"].read_bytes(), certs["key"].read_bytes(), None
-    )  # ta_url None: no timestamp authority, so signing needs no network
+    )  # ta_url None: no timestamp authority, so signing needs no network (see the docstring)
     context = _offline_context(c2pa, certs["ca"].read_text())
     with (
         c2pa.Signer.from_info(info) as signer,
@@ -411,5 +555,21 @@ def embed_c2pa(
         open(png_in, "rb") as src,
         open(png_out, "w+b") as dst,
     ):
+        if parent is not None:
+            _add_parent(builder, Path(parent))
         builder.sign(signer, "image/png", src, dst)
     return read_c2pa(png_out, cert_dir)
+
+
+def _add_parent(builder: Any, parent: Path) -> None:
+    """``parent`` as the manifest's ``parentOf`` ingredient, titled by its suffix only (its name may
+    name a patient); a C2PA manifest it already carries becomes part of the provenance chain."""
+    fmt = INGREDIENT_FORMATS.get(parent.suffix.lower(), "application/octet-stream")
+    ingredient = {
+        "title": f"restored input{parent.suffix.lower()}",
+        "format": fmt,
+        "relationship": "parentOf",
+        "instance_id": PARENT_ID,
+    }
+    with parent.open("rb") as stream:
+        builder.add_ingredient(ingredient, fmt, stream)
