@@ -85,7 +85,9 @@ def test_anchor_commits_one_round_of_records(anchored):
     ledger, files, records = anchored
     assert len(records) == 2 and len({r["tx"] for r in records}) == 2
     assert {r["height"] for r in records} == {0}
-    assert [r["source"]["file"] for r in records] == [f.name for f in files]
+    assert all(r["source"] == {"format": "png"} for r in records)
+    assert len({r["link"]["file"] for r in records}) == 2  # each file's name, keyed, never in clear
+    assert not [f.name for f in files if f.name in json.dumps(records)]
     with Ledger.open(ledger) as led:
         assert led.verify().ok
 
@@ -275,7 +277,7 @@ def test_a_volume_is_anchored_slice_by_slice(tmp_path, slices):
         len(records) == 3 and len({r["tx"] for r in records}) == 3 and {r["height"] for r in records} == {0}
     )
     assert [r["source"]["slice"] for r in records] == ["0", "1", "2"]
-    assert all(r["source"]["file"] == "vol.nii.gz" for r in records)
+    assert len({r["link"]["file"] for r in records}) == 1 and "vol.nii.gz" not in json.dumps(records)
     assert res.stdout.count("anchored vol.nii.gz slice") == 3 and height(ledger) == 0
     # each slice's exact values verify as that anchored original, whatever file holds them
     stored = read_image(tmp_path / "vol.nii.gz").array

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from prosima.cli import app
 from prosima.imaging.datasets import embedded_default_slices
-from prosima.imaging.io import write_png
+from prosima.imaging.io import read_image, write_png
 from prosima.ledger.directory import Ledger
 from prosima.ledger.transaction import TxKind
 from prosima.provenance.anchor import spread_origins
+from prosima.provenance.pixels import pixel_digest
 from prosima.provenance.records import AnchorRecord
 
 runner = CliRunner()
@@ -51,8 +52,9 @@ def fresh(root: Path) -> Path:
     return root
 
 
-def signers(ledger: Path) -> dict[str, int]:
-    """File name -> committee index of the node that signed its anchor."""
+def signers(ledger: Path, files: list[Path]) -> dict[str, int]:
+    """File name -> committee index of the node that signed its anchor (found by its pixels)."""
+    names = {pixel_digest(read_image(f).array).hex(): f.name for f in files}
     with Ledger.open(ledger) as led:
         index = {nid: i for i, nid in enumerate(led.registry.members)}
         assert led.verify().ok
@@ -60,7 +62,7 @@ def signers(ledger: Path) -> dict[str, int]:
         for h in range(led.store.height + 1):
             for tx in led.store.block(h).txs:
                 assert tx.kind == TxKind.IMAGE_ANCHORED
-                out[AnchorRecord.from_payload(tx.payload).source["file"]] = index[tx.signer]
+                out[names[AnchorRecord.from_payload(tx.payload).pixels]] = index[tx.signer]
         return out
 
 
@@ -78,7 +80,7 @@ def test_the_faulty_origin_s_images_are_resubmitted_through_the_next_node(tmp_pa
         )
     assert out.count("  resubmitted: origin node 1 sent no transaction batch (silent)") == 2
     assert "committed 6/6 images, 0 already anchored, 0 not committed (2 resubmitted" in out
-    records = {r["source"]["file"]: r for r in json.loads((tmp_path / "a.json").read_text())}
+    records = {f.name: r for f, r in zip(files, json.loads((tmp_path / "a.json").read_text()), strict=True)}
     assert [r["status"] for r in records.values()] == ["committed"] * IMAGES
     for i in FAULTY:
         assert records[f"img{i}.png"]["origin"] == 2
@@ -86,7 +88,7 @@ def test_the_faulty_origin_s_images_are_resubmitted_through_the_next_node(tmp_pa
             {"origin": 1, "reason": "origin node 1 sent no transaction batch (silent)"}
         ]
     expected = {f"img{i}.png": (2 if i in FAULTY else o) for i, o in enumerate(ORIGINS)}
-    assert signers(ledger) == expected  # nothing signed by the faulty node, each image once
+    assert signers(ledger, files) == expected  # nothing signed by the faulty node, each image once
 
 
 def test_without_resubmission_the_dropped_images_are_named_and_the_exit_status_says_so(tmp_path, files):
@@ -104,13 +106,13 @@ def test_without_resubmission_the_dropped_images_are_named_and_the_exit_status_s
         "dropped" if i in FAULTY else "committed" for i in range(IMAGES)
     ]
     assert all(r["tx"] is None for r in records if r["status"] == "dropped")
-    assert sorted(signers(ledger)) == sorted(f"img{i}.png" for i in range(IMAGES) if i not in FAULTY)
+    assert sorted(signers(ledger, files)) == sorted(f"img{i}.png" for i in range(IMAGES) if i not in FAULTY)
     # accepted as partial: exit 0; then an honest run commits exactly the missing ones
     res = cli("anchor", *files, "--ledger", ledger, *args, "--allow-partial")
     assert "committed 0/6 images, 4 already anchored, 2 not committed" in res.stdout
     res = cli("anchor", *files, "--ledger", ledger)
     assert "committed 2/6 images, 4 already anchored, 0 not committed" in res.stdout
-    assert len(signers(ledger)) == IMAGES
+    assert len(signers(ledger, files)) == IMAGES
 
 
 def test_bad_fault_options_are_clear_errors(tmp_path, files):

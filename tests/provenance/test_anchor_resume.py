@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from prosima.cli import app
 from prosima.imaging.datasets import embedded_default_slices
-from prosima.imaging.io import write_png
+from prosima.imaging.io import read_image, write_png
 from prosima.ledger.committee import Committee
 from prosima.ledger.directory import Entry, Ledger
 from prosima.ledger.errors import LedgerError
@@ -101,7 +101,7 @@ def test_an_interrupted_run_has_printed_its_commits_and_resumes_without_duplicat
     done = [line for line in res.stdout.splitlines() if line.startswith("anchored ")]
     assert [line.split(":")[0] for line in done] == ["anchored img0.png", "anchored img1.png"]
     kept = json.loads(out.read_text())  # the file was rewritten after each commit: valid, complete
-    assert [r["source"]["file"] for r in kept] == ["img0.png", "img1.png"]
+    assert [r["pixels"] for r in kept] == [pixel_digest(read_image(f).array).hex() for f in files[:2]]
     assert all(f"record {r['tx']} root {r['root']} height 0" in res.stdout for r in kept)
     monkeypatch.setattr(Committee, "submit", real)
     res = cli("anchor", *files, "--ledger", ledger, "--batch", 2, "--json", out)
