@@ -442,11 +442,12 @@ def _verify_volume(
     linked = [i[0] for i in instances if i is not None]
     same = sum(r.same_instance for r in linked)
     unresolved = next((r for r in linked if not r.resolved), None)
-    typer.echo(
-        f"  instance: not resolved here: {unresolved.reason}"
-        if unresolved is not None
-        else f"  instances: {same} of {len(verdicts)} slices' records are of this volume's own slices"
-    )
+    if linked:
+        typer.echo(
+            f"  instance: not resolved here: {unresolved.reason}"
+            if unresolved is not None
+            else f"  instances: {same} of {len(verdicts)} slices' records are of this volume's own slices"
+        )
     other = next(
         ((z, i) for z, i in enumerate(instances) if i and i[0].resolved and not i[0].same_instance), None
     )

@@ -35,8 +35,6 @@ def _wanted(key: Any, uids: dict[str, str | None], file: Path | None) -> tuple[d
     from prosima.provenance.site_key import FIELD_NAMES, instance_of, most_specific
 
     given = {n: v for n, v in uids.items() if v}
-    if len(given) + (file is not None) != 1:
-        raise ValueError("give exactly one of --sop-uid, --series-uid, --study-uid or --file")
     if file is None:
         ((name, uid),) = given.items()
         return {name: {key.digest(name, uid)}}, f"{FIELD_NAMES[name]} {uid}"
@@ -87,6 +85,9 @@ def find_command(
     from prosima.provenance.records import AnchorRecord
     from prosima.provenance.site_key import SITE_KEY_FILE, SiteKey, linked_records
 
+    uids = {"sop": sop_uid, "series": series_uid, "study": study_uid}
+    if sum(bool(v) for v in uids.values()) + (file is not None) != 1:
+        raise _fail("give exactly one of --sop-uid, --series-uid, --study-uid or --file")
     try:
         with Ledger.open(ledger) as led:
             key = SiteKey.find(ledger)
@@ -95,7 +96,7 @@ def find_command(
                     f"no site key {ledger / SITE_KEY_FILE}: the links on this ledger are keyed by the site "
                     "that anchored them and cannot be resolved here (that site's key, mode 0600, goes there)"
                 )
-            wanted, what = _wanted(key, {"sop": sop_uid, "series": series_uid, "study": study_uid}, file)
+            wanted, what = _wanted(key, uids, file)
             index = RecordIndex(led).refresh()
             rows = [_row(item, index) for item in linked_records(index, key, wanted)]
             anchors = [i.record for i in index.anchors if isinstance(i.record, AnchorRecord)]

@@ -116,17 +116,19 @@ class SiteKey:
             return found
         path = key_path(ledger_dir)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, secrets.token_bytes(32).hex().encode() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, secrets.token_bytes(32).hex().encode() + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.link(tmp, path)  # never replaces a key another process made meanwhile
         except FileExistsError:
             pass
+        except OSError as exc:
+            raise SiteKeyError(f"cannot make the site key {path}: {exc.strerror or exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
         return cls.load(path)
