@@ -21,7 +21,8 @@ from prosima.imaging.shards import plan_shards
 from prosima.ledger.directory import Ledger
 from prosima.ledger.proof import check_document
 from prosima.ledger.registry import Registry
-from prosima.provenance.exports import INTOTO_STATEMENT, PIXELS_DIGEST, RESTORATION_PREDICATE
+from prosima.provenance.dsse import verify_statement
+from prosima.provenance.exports import INTOTO_STATEMENT, PIXELS_DIGEST, VERIFICATION_PREDICATE
 
 runner = CliRunner()
 GENERATOR = "pretrained:prosima-full"
@@ -113,7 +114,7 @@ def test_verify_an_original_exit_0_with_a_checkable_proof(anchored, tmp_path):
     assert verdict["block"]["quorum_ok"] and verdict["block"]["signatures"] >= 3
     with Image.open(tmp_path / "h.png") as im:
         assert im.format == "PNG" and im.size[0] > 100
-    statement = json.loads((tmp_path / "it.json").read_text())
+    statement = verify_statement((tmp_path / "it.json").read_text(), registry)  # DSSE, by a node key
     assert statement["_type"] == INTOTO_STATEMENT
     assert statement["subject"][0]["digest"][PIXELS_DIGEST] == verdict["pixels"]
     assert "entity" in json.loads((tmp_path / "prov.json").read_text())
@@ -169,8 +170,9 @@ def test_restore_then_verify_needs_the_model_anchored(tmp_path, slices):
     verdict = json.loads((tmp_path / "v.json").read_text())
     assert verdict["ok"] and verdict["record"]["tx"] == done["tx"] and verdict["model"]["anchored"]
     assert check_document(verdict["proof"]["document"], registry=Registry.load(ledger / "registry.cbor")).ok
-    statement = json.loads((tmp_path / "it.json").read_text())
-    assert statement["predicateType"] == RESTORATION_PREDICATE
+    statement = verify_statement((tmp_path / "it.json").read_text(), Registry.load(ledger / "registry.cbor"))
+    assert statement["predicateType"] == VERIFICATION_PREDICATE
+    assert statement["predicate"]["restoration"]["output_pixels"] == verdict["pixels"]
     assert statement["predicate"]["modelVersion"]["digest"] == verdict["model"]["digest"]
     assert statement["predicate"]["anchorTx"]["tx"] == records[1]["tx"]
     assert (tmp_path / "prov.json").is_file() and (tmp_path / "h.png").is_file()

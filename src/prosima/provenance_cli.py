@@ -238,6 +238,12 @@ def restore_command(
         "--c2pa",
         help="Sign a C2PA manifest (the in-toto statement) into a PNG output; certs kept here.",
     ),
+    intoto_path: Path | None = typer.Option(
+        None,
+        "--intoto",
+        help="Write the restoration as an in-toto statement about the output file (its SHA-256 and "
+        "pixel digest) in a DSSE envelope signed by the ledger's local node.",
+    ),
 ) -> None:
     """Protocol 3: restore conditioned on the anchored fingerprints; commit the restoration.
 
@@ -247,8 +253,10 @@ def restore_command(
     from prosima.provenance.restore import Generator, restore_file
 
     if _is_volume(corrupted):
-        if record is not None or c2pa_certs is not None:
-            raise _fail("--record and --c2pa apply to 2-D images; a volume's slices are matched one by one")
+        if record is not None or c2pa_certs is not None or intoto_path is not None:
+            raise _fail(
+                "--record, --c2pa and --intoto apply to 2-D images; a volume's slices are matched one by one"
+            )
         _restore_volume(corrupted, ledger, out, model or "pretrained:prosima-volume", consensus, json_path)
         return
     model = model or "pretrained:prosima-full"
@@ -264,7 +272,9 @@ def restore_command(
         try:
             done = restore_file(prov, corrupted, out, generator, record_tx=record)
             if c2pa_certs is not None:
-                _sign_c2pa(prov, done, c2pa_certs)
+                _sign_c2pa(prov, done, c2pa_certs, corrupted)
+            if intoto_path is not None:
+                _restoration_intoto(prov, done, intoto_path)
         finally:
             prov.ledger.close()
     except (*_errors(), MissingExtraError) as exc:
@@ -321,25 +331,29 @@ def _restore_volume(
     _write_json(done.to_json(), json_path)
 
 
-def _sign_c2pa(prov, done, cert_dir: Path) -> None:  # noqa: ANN001
-    """Sign the restoration's in-toto statement into its PNG as a C2PA manifest; the pixels (and so
-    the recorded digest) are unchanged, which is checked."""
+def _sign_c2pa(prov, done, cert_dir: Path, parent: Path) -> None:  # noqa: ANN001
+    """Sign the restoration's C2PA manifest (an edit of ``parent``, carrying the in-toto statement)
+    into its PNG; the pixels (and so the recorded digest) are unchanged, which is checked."""
     from prosima.imaging.io import read_image
-    from prosima.provenance.exports import C2PA_LABEL, embed_c2pa, intoto_statement
+    from prosima.provenance.file_exports import sign_restoration_c2pa
     from prosima.provenance.pixels import pixel_digest
 
-    item = prov.index.refresh().by_tx[done.tx]
-    original = prov.index.anchor(done.record.original)
-    statement = intoto_statement(original.record, original.tx_info(), item.record, item.tx_info(), None)
     signed = done.out.with_name(f".prosima-c2pa-{done.out.name}")
     try:
-        embed_c2pa(done.out, signed, {C2PA_LABEL: statement}, cert_dir)
+        sign_restoration_c2pa(prov, done.tx, done.out, signed, parent, cert_dir)
         if pixel_digest(read_image(signed).array).hex() != done.record.output_pixels:
             raise ValueError("signing the C2PA manifest changed the pixels; output left unsigned")
         signed.replace(done.out)
     finally:
         signed.unlink(missing_ok=True)
     typer.echo(f"C2PA manifest signed into {done.out} (certificates in {cert_dir})")
+
+
+def _restoration_intoto(prov, done, path: Path) -> None:  # noqa: ANN001
+    """The restoration's in-toto statement about the output file as it is now, signed (DSSE)."""
+    from prosima.provenance.file_exports import restoration_statement, signed
+
+    _write_json(signed(prov, restoration_statement(prov, done.tx, done.out)), path)
 
 
 @app.command("verify")
@@ -387,7 +401,7 @@ def verify_command(
             if rolled_back:
                 verdict.ok = False
                 verdict.reasons += rolled_back
-            _exports(prov, verdict, prov_path, intoto_path)
+            _exports(prov, verdict, prov_path, intoto_path, image)
             (instance,) = _instances(prov, [verdict], loaded)
         finally:
             prov.ledger.close()
@@ -476,28 +490,16 @@ def _instances(prov, verdicts: list, loaded, volume: bool = False) -> list:  # n
     return out
 
 
-def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None) -> None:  # noqa: ANN001
+def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None, image: Path) -> None:  # noqa: ANN001
+    """PROV-JSON and the signed in-toto statement of this verification of ``image``."""
     if prov_path is None and intoto_path is None:
         return
-    from prosima.provenance.exports import intoto_statement, prov_document
+    from prosima.provenance.file_exports import signed, verify_exports
 
-    rec = verdict.record or {}
-    target = rec.get("tx") or (verdict.nearest or {}).get("tx")
-    if target is None:
-        raise ValueError("no record to export: the image matches nothing on the ledger")
-    item = prov.index.by_tx[target]
-    if item.kind == "anchor":
-        args = (item.record, item.tx_info(), None, None, None)
-    else:
-        from prosima.provenance.model_versions import ModelVersion, find_versions
-
-        original = prov.index.anchor(item.record.original)
-        versions = find_versions(prov.ledger, item.record.model)
-        good = [v for v in versions if v["proof_ok"]]
-        model = ModelVersion(**good[0]["version"]) if good else None
-        args = (original.record, original.tx_info(), item.record, item.tx_info(), model)
-    _write_json(prov_document(*args), prov_path)
-    _write_json(intoto_statement(*args), intoto_path)
+    document, statement = verify_exports(prov, verdict, image)
+    _write_json(document, prov_path)
+    if intoto_path is not None:
+        _write_json(signed(prov, statement), intoto_path)
 
 
 def _print_verdict(v) -> None:  # noqa: ANN001

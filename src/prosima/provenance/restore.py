@@ -20,7 +20,6 @@ from torch import nn
 
 from prosima.imaging.io import (
     LoadedImage,
-    read_image,
     read_image_2d,
     write_derived_dicom,
     write_nifti,
@@ -150,7 +149,7 @@ def _write(
     elif suffix == ".npy":
         write_npy(path, from_model(unit, value_range))
     elif suffix in (".nii", ".nii.gz"):
-        write_nifti(path, from_model(unit, value_range), meta.affine)
+        write_nifti(path, from_model(unit, value_range), like=meta.path)  # the input's header geometry
     else:
         write_derived_dicom(path, from_model(unit, value_range), meta.path, derivation_description=note)
 
@@ -192,7 +191,7 @@ def restore_file(
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         _write(tmp, restored, loaded, value_range, note)
-        written = read_image(tmp).array
+        written = read_image_2d(tmp).array  # an X x Y x 1 NIfTI is its one slice
         anchored = bool(find_versions(prov.ledger, generator.digest))
         record = restoration_record(
             prov,

@@ -94,7 +94,7 @@ def _write(tmp: Path, stored: np.ndarray, loaded: LoadedImage, note: str, digest
     """Write the output; return the slices ``[Z, H, W]`` exactly as a reader decodes them."""
     meta = loaded.meta
     if meta.format == "nifti":
-        write_nifti(tmp, np.moveaxis(stored, 0, 2), meta.affine)
+        write_nifti(tmp, np.moveaxis(stored, 0, 2), like=meta.path)  # the input's header geometry
         return np.moveaxis(read_image(tmp).array, 2, 0)
     tmp.mkdir()
     for i, (name, plane) in enumerate(zip(meta.extra["files"], stored, strict=True)):
