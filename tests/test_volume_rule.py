@@ -53,7 +53,6 @@ def _colour_png(path: Path) -> Path:
 NEITHER = {
     "npy (3, 64, 64)": (lambda d: _npy(d / "stack.npy", (3, 64, 64)), "shape (3, 64, 64)"),
     "npy (64, 64, 3)": (lambda d: _npy(d / "stack.npy", (64, 64, 3)), "shape (64, 64, 3)"),
-    "nifti one slice": (lambda d: _nifti(d / "one.nii", (64, 64, 1)), "shape (64, 64, 1)"),
     "colour png": (lambda d: _colour_png(d / "rgb.png"), "colour image"),
 }
 
@@ -97,6 +96,8 @@ def test_read_input_gives_the_slice_axis_of_a_volume(tmp_path):
     loaded, axis = read_input(tmp_path / "v.nii.gz")
     assert loaded.array.shape == (16, 16, 4) and axis == 2
     loaded, axis = read_input(_npy(tmp_path / "flat.npy", (16, 16)))
+    assert loaded.array.shape == (16, 16) and axis is None
+    loaded, axis = read_input(_nifti(tmp_path / "one.nii", (16, 16, 1)))  # one slice: one 2-D image
     assert loaded.array.shape == (16, 16) and axis is None
     with pytest.raises(ImageReadError, match=r"neither one 2-D image nor a volume"):
         read_input(_npy(tmp_path / "stack.npy", (3, 16, 16)))
