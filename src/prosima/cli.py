@@ -246,6 +246,59 @@ def bench_fingerprint(
         raise _fail(str(exc)) from None
 
 
+@bench_app.command("restore-match")
+def bench_restore_match(
+    data: Path = typer.Option(..., "--data", help="BraTS folder: every subject but --held-out is anchored."),
+    xray: Path | None = typer.Option(
+        None, "--xray", help="Chest X-ray label folders (<label>/*.png): some anchored, others never."
+    ),
+    held_out: str = typer.Option("TCGA-DU-7294", help="Subject never anchored (its slices: negatives)."),
+    contrasts: str = typer.Option("t1n,t1c,t2w,t2f", help="Comma-separated BraTS contrasts anchored."),
+    sigmas: str = typer.Option("0.02,0.05,0.10", help="Comma-separated noise sigmas on [0, 1]."),
+    noise: str = typer.Option("gaussian,rician", help="Comma-separated: gaussian, rician."),
+    max_slices: int = typer.Option(24, "--max-slices", min=1, help="Queries per group, evenly spaced."),
+    anchored_xrays: int = typer.Option(16, min=0, help="X-rays anchored beside the brain slices."),
+    negative_xrays: int = typer.Option(24, min=0, help="X-rays never anchored (negatives)."),
+    min_similarity: float | None = typer.Option(None, help="Rule scored (default: restore's)."),
+    min_margin: float | None = typer.Option(None, help="Rule scored (default: restore's)."),
+    margin_scale: float | None = typer.Option(None, help="Rule scored (default: restore's)."),
+    seed: int = typer.Option(0, help="Seed of the X-ray order and of every noise draw."),
+    threads: int = typer.Option(1, help="torch CPU threads."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write every query and the sweep as JSON."),
+) -> None:
+    """How often restore's matching rule accepts the right original of a noisy copy, and refuses
+    images never anchored; a sweep over other rules (calibrates restore's --min-similarity,
+    --min-margin and --margin-scale)."""
+    from prosima.bench.restore_match import run_restore_match_bench
+    from prosima.imaging.validation import ImageError
+    from prosima.provenance.match_rule import MatchRule
+
+    try:
+        base = MatchRule()
+        rule = MatchRule(
+            base.min_similarity if min_similarity is None else min_similarity,
+            base.min_margin if min_margin is None else min_margin,
+            base.margin_scale if margin_scale is None else margin_scale,
+        )
+        run_restore_match_bench(
+            data,
+            xray,
+            held_out=held_out,
+            contrasts=_csv(contrasts),
+            sigmas=_sigmas(sigmas),
+            noises=_csv(noise),
+            max_slices=max_slices,
+            anchored_xrays=anchored_xrays,
+            negative_xrays=negative_xrays,
+            rule=rule,
+            seed=seed,
+            threads=threads,
+            json_path=json_path,
+        )
+    except (ImageError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command("train")
 def train_command(
     config: Path = typer.Option(..., "--config", help="YAML config (see configs/; every field documented)."),

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from prosima.cli import _fail, _write_json, app, bench_app, models_app
+from prosima.provenance.match_rule import DEFAULT_MARGIN_SCALE, DEFAULT_MIN_MARGIN, DEFAULT_MIN_SIMILARITY
 
 CONSENSUS_HELP = "How records are committed: inproc (the ledger's nodes run consensus here), mpi, direct."
 
@@ -225,11 +226,37 @@ def restore_command(
         "--out",
         help="Output file (.png, .npy, .nii[.gz]; .dcm for DICOM input); a folder for a DICOM series.",
     ),
-    record: str | None = typer.Option(None, "--record", help="Record id of the original; default: nearest."),
+    record: str | None = typer.Option(
+        None,
+        "--record",
+        help="Record id of the original (forces it: no similarity rule); default: the nearest anchor, "
+        "if it passes --min-similarity, --min-margin and --margin-scale.",
+    ),
+    min_similarity: float = typer.Option(
+        DEFAULT_MIN_SIMILARITY,
+        "--min-similarity",
+        help="Refuse (exit 1, nothing written) unless the nearest anchor's similarity (mean shard "
+        "cosine over its anatomy shards) reaches this. Calibrated by 'prosima bench restore-match': "
+        "it refused every never-anchored X-ray and held-out brain slice measured (README).",
+    ),
+    min_margin: float = typer.Option(
+        DEFAULT_MIN_MARGIN,
+        "--min-margin",
+        help="Refuse (exit 1) unless the nearest anchor leads the runner-up (the best other anchored "
+        "image) by at least this similarity, and by --margin-scale x (1 - similarity): neighbouring "
+        "slices of one volume differ by a few thousandths.",
+    ),
+    margin_scale: float = typer.Option(
+        DEFAULT_MARGIN_SCALE,
+        "--margin-scale",
+        help="The margin over the runner-up must also reach this times (1 - similarity), the distance "
+        "noise puts between an image and its original. With these defaults 'prosima bench "
+        "restore-match' measured no wrong original accepted (README).",
+    ),
     model: str | None = typer.Option(
         None,
         help="Generator: pretrained:NAME or a checkpoint (default: prosima-full for 2-D images, "
-        "the 2.5-D prosima-volume for volumes).",
+        "the 2.5-D prosima-volume for volumes). Its version must be anchored ('prosima models anchor').",
     ),
     consensus: str = typer.Option("inproc", help=CONSENSUS_HELP),
     json_path: Path | None = typer.Option(None, "--json", help="Write the restoration record as JSON."),
@@ -247,17 +274,26 @@ def restore_command(
 ) -> None:
     """Protocol 3: restore conditioned on the anchored fingerprints; commit the restoration.
 
-    A volume is restored slice by slice, each slice matched to its own anchored original and recorded
-    by its own restoration record, all in one block."""
+    The original is the --record given, or the nearest anchor when it passes the matching rule; exit 1
+    (nothing written) when none does, or the input is a constant image. The model version must be
+    anchored first. A volume is restored slice by slice, each slice matched to its own anchored
+    original under the same rule (any slice refused refuses the volume) and recorded by its own
+    restoration record, all in one block."""
     from prosima.optional import MissingExtraError
+    from prosima.provenance.matching import Refusal
     from prosima.provenance.restore import Generator, restore_file
 
+    rule = _match_rule(min_similarity, min_margin, margin_scale)
+    if not out.parent.is_dir():
+        raise _fail(f"--out {out}: the folder {out.parent} does not exist; create it first")
     if _is_volume(corrupted):
         if record is not None or c2pa_certs is not None or intoto_path is not None:
             raise _fail(
                 "--record, --c2pa and --intoto apply to 2-D images; a volume's slices are matched one by one"
             )
-        _restore_volume(corrupted, ledger, out, model or "pretrained:prosima-volume", consensus, json_path)
+        _restore_volume(
+            corrupted, ledger, out, model or "pretrained:prosima-volume", consensus, json_path, rule
+        )
         return
     model = model or "pretrained:prosima-full"
     if consensus == "mpi":
@@ -270,31 +306,45 @@ def restore_command(
         generator = Generator.load(model)
         prov = _open(ledger, consensus)
         try:
-            done = restore_file(prov, corrupted, out, generator, record_tx=record)
+            done = restore_file(prov, corrupted, out, generator, record_tx=record, rule=rule)
             if c2pa_certs is not None:
                 _sign_c2pa(prov, done, c2pa_certs, corrupted)
             if intoto_path is not None:
                 _restoration_intoto(prov, done, intoto_path)
         finally:
             prov.ledger.close()
+    except Refusal as exc:
+        raise _refused(exc) from None
     except (*_errors(), MissingExtraError) as exc:
         raise _fail(str(exc)) from None
     m = done.match
-    how = "given record" if m["method"] == "record" else f"nearest, similarity {m['similarity']:.3f}"
+    how = (
+        "given record"
+        if m["method"] == "record"
+        else f"nearest, similarity {m['similarity']:.3f}, margin {_margin_text(m['margin'])}"
+    )
     typer.echo(f"original {m['tx']} ({how})")
     typer.echo(f"restored {corrupted} -> {done.out}: record {done.tx} height {done.height}")
-    if not done.model_anchored:
-        _warn_unanchored(generator)
     _write_json(done.to_json(), json_path)
 
 
-def _warn_unanchored(generator) -> None:  # noqa: ANN001
-    typer.secho(
-        f"warning: model {generator.name} {generator.digest[:16]} is not anchored on this ledger; "
-        "its outputs will not verify ('prosima models anchor')",
-        fg=typer.colors.YELLOW,
-        err=True,
-    )
+def _match_rule(min_similarity: float, min_margin: float, margin_scale: float):  # noqa: ANN202
+    from prosima.provenance.match_rule import MatchRule
+
+    try:
+        return MatchRule(min_similarity, min_margin, margin_scale)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _margin_text(margin: float | None) -> str:
+    return "no other anchored image of this shape" if margin is None else f"{margin:.4f}"
+
+
+def _refused(exc: BaseException) -> typer.Exit:
+    """Exit 1: the ledger does not support the restoration asked for; nothing was written."""
+    typer.secho(f"refused: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
 
 
 def _is_volume(path: Path) -> bool:
@@ -305,8 +355,15 @@ def _is_volume(path: Path) -> bool:
 
 
 def _restore_volume(
-    corrupted: Path, ledger: Path, out: Path, model: str, consensus: str, json_path: Path | None
+    corrupted: Path,
+    ledger: Path,
+    out: Path,
+    model: str,
+    consensus: str,
+    json_path: Path | None,
+    rule,  # noqa: ANN001
 ) -> None:
+    from prosima.provenance.matching import Refusal
     from prosima.provenance.restore import Generator
     from prosima.provenance.restore_volume import restore_volume_file
 
@@ -316,18 +373,20 @@ def _restore_volume(
         generator = Generator.load(model)
         prov = _open(ledger, consensus)
         try:
-            done = restore_volume_file(prov, corrupted, out, generator)
+            done = restore_volume_file(prov, corrupted, out, generator, rule=rule)
         finally:
             prov.ledger.close()
+    except Refusal as exc:
+        raise _refused(exc) from None
     except _errors() as exc:
         raise _fail(str(exc)) from None
     sims = [m["similarity"] for m in done.matches]
+    margins = [m["margin"] for m in done.matches if m["margin"] is not None]
     typer.echo(
         f"restored {corrupted} -> {done.out}: {len(done.txs)} slices, one record each, block {done.height}; "
-        f"originals by nearest fingerprint (similarity {min(sims):.3f} .. {max(sims):.3f})"
+        f"originals by nearest fingerprint (similarity {min(sims):.3f} .. {max(sims):.3f}"
+        + (f", smallest margin {min(margins):.4f})" if margins else ")")
     )
-    if not done.model_anchored:
-        _warn_unanchored(generator)
     _write_json(done.to_json(), json_path)
 
 
@@ -449,10 +508,14 @@ def _verify_volume(
         + f"{sum(ok)} of {len(ok)} slices: "
         + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     )
+    from prosima.provenance.verdict_text import slice_line
+
     for z, v in enumerate(verdicts):
         if not v.ok:
-            why = "; ".join(v.reasons) or f"differing shards {v.differing_shards}"
-            typer.echo(f"  slice {z}: {v.status}; {why}")
+            typer.echo(slice_line(z, v))
+    judged = next((v.faithfulness for v in verdicts if v.faithfulness), None)
+    if judged is not None:
+        typer.echo(f"  faithfulness: {judged['rule']}")
     linked = [i[0] for i in instances if i is not None]
     same = sum(r.same_instance for r in linked)
     unresolved = next((r for r in linked if not r.resolved), None)
@@ -503,39 +566,10 @@ def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None, im
 
 
 def _print_verdict(v) -> None:  # noqa: ANN001
-    head = {
-        "anchored-original": "EXACT: an anchored original",
-        "recorded-restoration": "EXACT: the recorded output of a restoration",
-        "tampered": "CHANGED: shares shards with a record, others differ",
-        "changed": "CHANGED: no shard matches any record",
-        "not-on-ledger": "UNKNOWN: nothing on the ledger resembles it",
-    }[v.status]
-    typer.echo(("VERIFIED " if v.ok else "NOT VERIFIED ") + head)
-    if v.record:
-        b = v.block or {}
-        typer.echo(
-            f"  record {v.record['tx']} height {v.record['height']}; inclusion proof "
-            f"{'ok' if v.proof and v.proof['ok'] else 'FAILED'}; "
-            f"quorum {b.get('signatures')}/{b.get('nodes')} "
-            f"(threshold {b.get('threshold')}) {'ok' if b.get('quorum_ok') else 'FAILED'}"
-        )
-    if v.nearest:
-        n = v.nearest
-        typer.echo(
-            f"  nearest record {n['tx']} ({n['kind']}, by {n['method']}, {n['shared']} shards shared), "
-            f"similarity {n.get('similarity', float('nan')):.3f}"
-        )
-        typer.echo(f"  differing shards: {v.differing_shards}")
-    if v.shard_cosines is not None:
-        verdict = "faithful" if not v.unfaithful_shards else f"NOT faithful in shards {v.unfaithful_shards}"
-        typer.echo(
-            f"  semantic: min shard cosine {min(v.shard_cosines):.3f} (threshold {v.threshold}): {verdict}"
-        )
-    if v.model:
-        state = "anchored" if v.model["anchored"] else "NOT anchored"
-        typer.echo(f"  model {v.model['name']} {v.model['digest'][:16]}: {state}")
-    for r in v.reasons:
-        typer.echo(f"  - {r}")
+    from prosima.provenance.verdict_text import verdict_lines
+
+    for line in verdict_lines(v):
+        typer.echo(line)
 
 
 @models_app.command("anchor")

@@ -22,7 +22,7 @@ from prosima.provenance.anchor import AnchorError, AnchorInput, anchor_images, r
 from prosima.provenance.context import Provenance
 from prosima.provenance.fingerprint_store import FingerprintStoreError
 from prosima.provenance.model_versions import anchor_model
-from prosima.provenance.restore import RestoreError, restore_file
+from prosima.provenance.restore import ModelNotAnchored, RestoreError, restore_file
 from prosima.provenance.semantic import FAITHFUL_COSINE
 from prosima.provenance.verify import verify_array, verify_loaded
 
@@ -62,24 +62,23 @@ def test_end_to_end_through_inproc_consensus(fresh_world, generator, helpers, tm
     assert not seen.ok and seen.status in ("changed", "tampered")
     assert seen.nearest["tx"] == w.anchored[1].tx
 
-    # restore by nearest-neighbour match: finds the right original
+    # the model is not anchored yet: refused before any work, nothing written or committed
+    with pytest.raises(ModelNotAnchored, match=f"prosima models anchor {GENERATOR} --ledger"):
+        restore_file(w.prov, noisy, tmp_path / "restored.png", generator)
+    assert w.ledger.store.height == 0 and not (tmp_path / "restored.png").exists()
+
+    # once it is anchored, restore by nearest-neighbour match finds the right original
+    anchor_model(w.ledger, GENERATOR)
     done = restore_file(w.prov, noisy, tmp_path / "restored.png", generator)
     assert done.match["method"] == "nearest" and done.match["tx"] == w.anchored[1].tx
-    assert done.record.original == w.anchored[1].tx and not done.model_anchored
-    assert w.ledger.store.height == 1 and done.height == 1
+    assert done.record.original == w.anchored[1].tx and done.model_anchored
+    assert w.ledger.store.height == 2 and done.height == 2
     assert not _no_leftovers(tmp_path)
     clean = read_image(w.files[1]).array / 255.0
     restored = read_image(done.out).array / 255.0
     assert psnr(clean, restored, 1.0) > psnr(clean, read_image(noisy).array / 255.0, 1.0) + 3.0
 
-    # its model is not anchored yet: the exact output is found but does not verify
-    before = verify_loaded(w.prov, read_image(done.out))
-    assert before.status == "recorded-restoration" and not before.ok
-    assert before.model["anchored"] is False
-    assert any(generator.digest in r and "not anchored" in r for r in before.reasons)
-
-    # once the model is anchored, it does
-    anchor_model(w.ledger, GENERATOR)
+    # and its output verifies
     after = verify_loaded(w.prov, read_image(done.out))
     assert after.ok and after.status == "recorded-restoration" and not after.reasons, after.reasons
     assert after.record["tx"] == done.tx and after.record["original"] == w.anchored[1].tx
@@ -89,13 +88,15 @@ def test_end_to_end_through_inproc_consensus(fresh_world, generator, helpers, tm
 
     # restore by record id: the named original is used, and the output verifies too
     by_record = restore_file(w.prov, noisy, tmp_path / "by-record.png", generator, record_tx=w.anchored[1].tx)
-    assert by_record.match == {"method": "record", "tx": w.anchored[1].tx} and by_record.model_anchored
+    assert by_record.match["method"] == "record" and by_record.match["tx"] == w.anchored[1].tx
+    assert by_record.model_anchored
     again = verify_loaded(w.prov, read_image(by_record.out))
     assert again.ok and again.status == "recorded-restoration"
     assert w.ledger.verify().ok
 
 
 def test_restore_into_npy_records_what_is_read_back(world, generator, helpers, tmp_path):
+    anchor_model(world.ledger, GENERATOR)
     noisy = helpers.write_noisy(tmp_path / "noisy.png", world.files[2], seed=3)
     done = restore_file(world.prov, noisy, tmp_path / "out.npy", generator)
     assert done.match["tx"] == world.anchored[2].tx
@@ -190,6 +191,7 @@ def test_forged_fingerprint_is_refused_and_nothing_is_committed(
         victim.unlink()
     noisy = helpers.write_noisy(tmp_path / "noisy.png", w.files[0])
     out = tmp_path / "restored.png"
+    anchor_model(w.ledger, GENERATOR)
     h = w.ledger.store.height
     prov = Provenance.open(w.ledger, consensus="direct")  # nothing cached from anchoring
     record = w.anchored[0].tx if by_record else None
@@ -220,7 +222,8 @@ def test_forged_fingerprint_of_an_original_fails_its_restorations_verification(
 def test_restoration_by_an_unanchored_model_fails_verification(fresh_world, generator, helpers, tmp_path):
     w = fresh_world(1)
     noisy = helpers.write_noisy(tmp_path / "noisy.png", w.files[0], seed=11)
-    done = restore_file(w.prov, noisy, tmp_path / "restored.png", generator)
+    # restore itself refuses an unanchored model; a record by one (an older ledger's) is forced here
+    done = restore_file(w.prov, noisy, tmp_path / "restored.png", generator, require_anchored_model=False)
     assert not done.model_anchored
     v = verify_loaded(w.prov, read_image(done.out))
     assert not v.ok and v.status == "recorded-restoration"
@@ -285,6 +288,7 @@ def test_a_failed_commit_leaves_neither_a_file_nor_a_record(world, generator, he
     def refuse(entries):
         raise LedgerError("the committee decided nothing")
 
+    anchor_model(world.ledger, GENERATOR)
     prov = dataclasses.replace(world.prov, commit=refuse)
     noisy = helpers.write_noisy(tmp_path / "noisy.png", world.files[0])
     h = world.ledger.store.height

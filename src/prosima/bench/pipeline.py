@@ -84,6 +84,7 @@ def run_workload(
             noisy = np.clip(gaussian_noise(clean, sigma, seed=seed * 100_000 + i).image, 0.0, 1.0)
             cpath = work / "corrupted" / f.name
             cpath.parent.mkdir(exist_ok=True)
+            (work / "restored").mkdir(exist_ok=True)  # restore refuses an --out folder that is missing
             write_png(cpath, noisy, data_range=(0.0, 1.0))
             t = time.perf_counter()
             done = restore_file(prov, cpath, work / "restored" / f.name, generator)

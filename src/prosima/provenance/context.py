@@ -1,5 +1,7 @@
 """What the anchor, restore and verify pipelines share: an open ledger directory, its fingerprint
-store and record index, the semantic encoder, and how new records are committed."""
+store and record index, the semantic encoder, how new records are committed, and the anchored
+fingerprints stacked for nearest-anchor retrieval (``pool``; the rule that picks from it is
+``prosima.provenance.matching``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from torch import nn
 from prosima.ledger.block import Block
 from prosima.ledger.directory import Entry, Ledger
 from prosima.models.checkpoint import state_digest
-from prosima.models.fingerprint import Fingerprint
+from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.models.pretrained import load_model_ref
 from prosima.provenance.fingerprint_store import (
     STORE_DIR,
@@ -24,13 +26,35 @@ from prosima.provenance.fingerprint_store import (
 )
 from prosima.provenance.index import Indexed, RecordIndex
 from prosima.provenance.records import AnchorRecord
-from prosima.provenance.semantic import shard_cosines
+from prosima.provenance.semantic import background_mask, unit_rows
 
 DEFAULT_ENCODER = "pretrained:semantic-encoder"
 DEFAULT_GENERATOR = "pretrained:prosima-full"
 DEFAULT_K = 16
 
 Commit = Callable[[Sequence[Entry]], Block]
+
+
+def recorded_range(record: AnchorRecord) -> tuple[float, float] | None:
+    """The stored values that mapped to [0, 1] when ``record``'s image was anchored, if recorded."""
+    text = record.source.get("range", "")
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        return None
+    return (lo, hi) if np.isfinite([lo, hi]).all() and hi > lo else None
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The anchored images of one geometry, their checked fingerprints stacked for retrieval:
+    ``rows`` ``[N, K, D]`` unit embeddings, ``anatomy`` ``[N, K]`` the shards that are not
+    background (``semantic.background_mask``), ``ranges`` each anchor's recorded range."""
+
+    items: list[Indexed]
+    rows: np.ndarray
+    anatomy: np.ndarray
+    ranges: list[tuple[float, float] | None]
 
 
 @dataclass
@@ -46,6 +70,8 @@ class Provenance:
     index: RecordIndex = field(init=False)
 
     _checked: dict[str, Fingerprint] = field(init=False, default_factory=dict)
+    _blank: dict[tuple[tuple[int, int], int], Fingerprint] = field(init=False, default_factory=dict)
+    _pools: dict[tuple[tuple[int, int], int], tuple[int, Pool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.store = FingerprintStore(Path(self.ledger.path) / STORE_DIR)
@@ -73,23 +99,47 @@ class Provenance:
         self._checked[record.fingerprint] = fp
         return fp
 
-    def nearest_anchor(self, query: Fingerprint) -> tuple[Indexed, Fingerprint, np.ndarray] | None:
-        """The anchored image of the query's shape whose fingerprint is nearest (highest mean
-        per-shard cosine), with that fingerprint and the cosines; None when none has the shape."""
+    def blank_fingerprint(self, shape: tuple[int, int], k: int) -> Fingerprint:
+        """The encoder's fingerprint of an all-zero image of ``shape`` (what background looks like)."""
+        key = (tuple(int(n) for n in shape), int(k))
+        if key not in self._blank:
+            self._blank[key] = compute_fingerprints(self.encoder, np.zeros(key[0], np.float32), key[1])
+        return self._blank[key]  # type: ignore[return-value]
+
+    def background(self, record: AnchorRecord) -> np.ndarray:
+        """``bool [K]``: the shards of the anchored original that are background (module
+        ``semantic``), decided from its checked fingerprint."""
+        fp = self.anchored_fingerprint(record)
+        return background_mask(fp, self.blank_fingerprint(fp.shape, fp.k))
+
+    def pool(self, shape: tuple[int, int], k: int, dim: int) -> Pool:
+        """Every anchored image of ``shape`` and ``k`` shards of ``dim``-wide fingerprints, as of the
+        ledger's tip (cached until a block is added)."""
         self.index.refresh()
-        best = None
+        key = (tuple(int(n) for n in shape), int(k))
+        cached = self._pools.get(key)  # type: ignore[arg-type]
+        if cached is not None and cached[0] == self.index.height and cached[1].rows.shape[2:] == (dim,):
+            return cached[1]
+        items, rows, anatomy, ranges = [], [], [], []
         for item in self.index.anchors:
             record = item.record
-            if tuple(record.shape) != tuple(query.shape) or record.k != query.k:  # type: ignore[union-attr]
+            if tuple(record.shape) != key[0] or record.k != key[1]:  # type: ignore[union-attr]
                 continue
             fp = self.anchored_fingerprint(record)  # type: ignore[arg-type]
-            if fp.dim != query.dim:
+            if fp.dim != dim:
                 continue
-            cosines = shard_cosines(query, fp)
-            score = float(np.mean(cosines))
-            if best is None or score > best[0]:
-                best = (score, item, fp, cosines)
-        return None if best is None else best[1:]
+            items.append(item)
+            rows.append(unit_rows(fp))
+            anatomy.append(~self.background(record))  # type: ignore[arg-type]
+            ranges.append(recorded_range(record))  # type: ignore[arg-type]
+        pool = Pool(
+            items,
+            np.stack(rows) if rows else np.zeros((0, key[1], dim)),
+            np.stack(anatomy) if anatomy else np.zeros((0, key[1]), bool),
+            ranges,
+        )
+        self._pools[key] = (self.index.height, pool)  # type: ignore[index]
+        return pool
 
     @classmethod
     def open(

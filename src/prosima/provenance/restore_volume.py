@@ -1,7 +1,9 @@
 """Restoring a whole volume (a NIfTI volume or a DICOM series folder), slice by slice.
 
 Every slice was anchored as an image of its own (``prosima anchor`` on the volume), so every slice
-of the corrupted volume is matched to its anchored original by fingerprint, restored conditioned on
+of the corrupted volume is matched to its anchored original by fingerprint under the same rule as a
+2-D image (``matching.MatchRule``: a volume with any slice that fails it, or with a constant slice,
+is refused whole, the slices named, nothing written), restored conditioned on
 that original's checked fingerprint (a 2.5-D generator also reads the slice's noisy neighbours) and
 recorded by one ``image.restored`` transaction of its own: ``prosima verify`` then checks each
 output slice exactly as it checks a restored 2-D image. All the slices' transactions go into one
@@ -29,12 +31,30 @@ from prosima.imaging.io import (
 from prosima.ledger.directory import Entry
 from prosima.ledger.transaction import TxKind
 from prosima.models.inference import restore_volume
-from prosima.provenance.context import Provenance
+from prosima.provenance.context import Provenance, recorded_range
 from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import from_model, model_range, to_model
+from prosima.provenance.match_rule import MatchRule
+from prosima.provenance.matching import (
+    ConstantImage,
+    Match,
+    NoConfidentMatch,
+    constant_value,
+    match_original,
+    volume_range,
+)
 from prosima.provenance.model_versions import find_versions
 from prosima.provenance.records import RestorationRecord
-from prosima.provenance.restore import Generator, RestoreError, find_original, restoration_record
+from prosima.provenance.restore import (
+    Generator,
+    RestoreError,
+    check_out_path,
+    has_shape,
+    require_anchored,
+    restoration_record,
+)
+
+SHOWN_SLICES = 5  # refused slices described one by one
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -69,15 +89,32 @@ def _original_range(originals: list[Indexed], own: tuple[float, float]) -> tuple
     Noise widens a volume's min-max range, so scaling a corrupted copy by its own range would shift
     and shrink it against the intensities the fingerprints were made from.
     """
-    ranges = {item.record.source.get("range") for item in originals}  # type: ignore[union-attr]
-    if len(ranges) == 1 and (text := ranges.pop()):
-        try:
-            lo, hi = (float(v) for v in text.split(","))
-        except ValueError:
-            return own, "input"
-        if np.isfinite([lo, hi]).all() and hi > lo:
-            return (lo, hi), "original"
+    ranges = {recorded_range(item.record) for item in originals}  # type: ignore[arg-type]
+    if len(ranges) == 1 and (found := ranges.pop()) is not None:
+        return found, "original"
     return own, "input"
+
+
+def _refuse_constant(planes: np.ndarray) -> None:
+    constant = [z for z, plane in enumerate(planes) if constant_value(plane) is not None]
+    if constant:
+        raise ConstantImage(
+            f"nothing restored: slices {constant} of the volume are constant images (no information: "
+            "nothing to restore, no original they can be matched to)"
+        )
+
+
+def _refuse_unmatched(matches: list[Match], rule: MatchRule) -> None:
+    bad = [z for z, m in enumerate(matches) if not m.accepted]
+    if not bad:
+        return
+    lines = [f"slice {z}: {matches[z].reason}; nearest {matches[z].named(2)}" for z in bad[:SHOWN_SLICES]]
+    more = f" (and {len(bad) - SHOWN_SLICES} more)" if len(bad) > SHOWN_SLICES else ""
+    raise NoConfidentMatch(
+        f"no confident match for {len(bad)} of {len(matches)} slices {bad}, so nothing of the volume "
+        f"is restored. " + " | ".join(lines) + f"{more}. The rule is {rule.options()}; restore the "
+        "slices one by one with --record ID if you know their originals"
+    )
 
 
 def _check_out(out: Path, loaded: LoadedImage) -> None:
@@ -86,8 +123,7 @@ def _check_out(out: Path, loaded: LoadedImage) -> None:
         raise RestoreError(f"--out {out}: a NIfTI volume is restored into a .nii or .nii.gz file")
     if loaded.meta.format == "dicom" and name.endswith((".dcm", *NIFTI_SUFFIXES)):
         raise RestoreError(f"--out {out}: a DICOM series is restored into a new folder of derived slices")
-    if out.exists():
-        raise RestoreError(f"--out {out} exists; refusing to overwrite it")
+    check_out_path(out)
 
 
 def _write(tmp: Path, stored: np.ndarray, loaded: LoadedImage, note: str, digest: str) -> np.ndarray:
@@ -113,23 +149,48 @@ def restore_volume_file(
     corrupted: str | Path,
     out: str | Path,
     generator: Generator,
+    *,
+    rule: MatchRule | None = None,
+    require_anchored_model: bool = True,
 ) -> RestoredVolume:
     """Restore every slice of ``corrupted`` into ``out`` and commit one record per slice (module note)."""
     out = Path(out)
+    rule = rule or MatchRule()
     loaded, axis = read_volume(corrupted)
     _check_out(out, loaded)
     value_range = model_range(loaded)
     inputs = np.moveaxis(loaded.array, axis, 0)
-    found = [find_original(prov, plane, None) for plane in to_model(inputs, value_range)]
-    value_range, range_from = _original_range([item for item, _, _ in found], value_range)
+    if not has_shape(prov, inputs.shape[1:]):
+        raise RestoreError(f"no anchored image of shape {inputs.shape[1:]} on this ledger to restore against")
+    _refuse_constant(inputs)
+    if require_anchored_model:
+        require_anchored(prov, generator)
+    ranges = volume_range(prov, inputs, value_range)
+    matches = [
+        match_original(prov, plane, value_range, fixed_range=False, rule=rule, ranges=ranges)
+        for plane in inputs
+    ]
+    _refuse_unmatched(matches, rule)
+    originals = [m.best.item for m in matches]  # type: ignore[union-attr]
+    found = [
+        {
+            "method": "nearest",
+            "tx": m.best.tx,  # type: ignore[union-attr]
+            "similarity": m.best.similarity,  # type: ignore[union-attr]
+            "margin": m.margin,
+            "rule": rule.to_json(),
+        }
+        for m in matches
+    ]
+    fps = [prov.anchored_fingerprint(item.record) for item in originals]  # type: ignore[arg-type]
+    value_range, range_from = _original_range(originals, value_range)
     unit = to_model(inputs, value_range)
-    restored = restore_volume(generator.model, unit, [fp for _, fp, _ in found])
+    restored = restore_volume(generator.model, unit, fps)
     note = (
         f"Restored by PROSIMA {generator.name} (weights {generator.digest[:16]}) slice by slice, each "
         "conditioned on the anchored fingerprints of its matched original"
     )
     tmp = out.with_name(f".prosima-tmp-{out.name}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         written = _write(tmp, from_model(restored, value_range), loaded, note, generator.digest)
         anchored = bool(find_versions(prov.ledger, generator.digest))
@@ -146,13 +207,14 @@ def restore_volume_file(
                     "axis": str(axis),
                     "slices": str(len(written)),
                     "context": str(generator.model.spec.context),
-                    "match": match["method"],
+                    "match": "nearest",
                     "similarity": repr(match["similarity"]),
+                    **({"margin": repr(match["margin"])} if match["margin"] is not None else {}),
                     "range": f"{value_range[0]!r},{value_range[1]!r}",
                     "range_from": range_from,
                 },
             )
-            for z, ((item, _, match), plane) in enumerate(zip(found, written, strict=True))
+            for z, (item, match, plane) in enumerate(zip(originals, found, written, strict=True))
         ]
         block = prov.commit(
             [Entry(r.payload(), TxKind.IMAGE_RESTORED, bytes.fromhex(r.output_pixels)) for r in records]
@@ -164,10 +226,5 @@ def restore_volume_file(
         else:
             tmp.unlink(missing_ok=True)
     return RestoredVolume(
-        records,
-        [tx.tx_id.hex() for tx in block.txs],
-        block.header.height,
-        out,
-        [m for _, _, m in found],
-        anchored,
+        records, [tx.tx_id.hex() for tx in block.txs], block.header.height, out, found, anchored
     )
