@@ -557,9 +557,14 @@ def _exports(prov, verdict, prov_path: Path | None, intoto_path: Path | None, im
     """PROV-JSON and the signed in-toto statement of this verification of ``image``."""
     if prov_path is None and intoto_path is None:
         return
+    from prosima.provenance.exports import ExportError
     from prosima.provenance.file_exports import signed, verify_exports
 
-    document, statement = verify_exports(prov, verdict, image)
+    try:
+        document, statement = verify_exports(prov, verdict, image)
+    except ExportError as exc:  # the verdict still stands; only the exports have nothing to say
+        typer.echo(f"note: {exc}", err=True)
+        return
     _write_json(document, prov_path)
     if intoto_path is not None:
         _write_json(signed(prov, statement), intoto_path)

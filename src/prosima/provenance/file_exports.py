@@ -61,9 +61,13 @@ def verify_exports(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The PROV-JSON document and the in-toto statement of a verification of the file ``image``:
     the record it matched (or the nearest) and the verified image with its relation to it."""
-    tx = (verdict.record or {}).get("tx") or (verdict.nearest or {}).get("tx")
+    nearest = verdict.nearest or {}
+    tx = (verdict.record or {}).get("tx") or (nearest.get("tx") if nearest.get("confident", True) else None)
     if tx is None:
-        raise ExportError("no record to export: the image matches nothing on the ledger")
+        raise ExportError(
+            "no record to export: the image matches no record on the ledger confidently (nothing is "
+            "claimed about its origin, so --prov and --intoto write nothing)"
+        )
     item = prov.index.refresh().by_tx[tx]
     records = _records(prov, item)
     verified = verified_image(verdict, item, Path(image).read_bytes())
