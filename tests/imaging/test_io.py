@@ -293,17 +293,6 @@ def test_pydicom_multiframe_colour_needs_as_gray():
     assert gray.meta.shape == (2, 100, 100) and gray.meta.extra["channels"] == 3
 
 
-def test_compressed_syntax_without_decoder_is_refused():
-    from pydicom.pixels import get_decoder
-    from pydicom.uid import JPEGLSLossless
-
-    if get_decoder(JPEGLSLossless).is_available:
-        pytest.skip("a JPEG-LS decoder plugin is installed here")
-    refused(
-        pydicom_file("MR_small_jpeg_ls_lossless.dcm"), "JPEG-LS Lossless", "1.2.840.10008.1.2.4.80", "plugin"
-    )
-
-
 def make_mosaic(tmp_path: Path, n_tiles: int | None) -> tuple[Path, np.ndarray]:
     """CT_small (128x128) turned into a Siemens-style 2x2 mosaic of 64x64 tiles."""
     ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
