@@ -106,7 +106,7 @@ def test_consistency_proofs_verify_and_every_bit_flip_fails(case, data):
 
 
 @SETTINGS
-@given(inclusion_case(), st.integers(0, 63))
+@given(inclusion_case(), st.integers(0, 62))  # a header's sizes are below 2**63
 def test_signed_tree_head_binds_the_size(case, bit):
     n, _index, salt = case
     tree = _tree(n, salt)
@@ -115,7 +115,7 @@ def test_signed_tree_head_binds_the_size(case, bit):
     assert head.check(REGISTRY) is None
     assert SignedTreeHead.from_json(head.to_json()) == head
     view = head.to_json() | {"tree_size": n ^ (1 << bit)}
-    with pytest.raises(ProofError, match=r"differ from its certified header|non-negative integer"):
+    with pytest.raises(ProofError, match="differ from its certified header"):
         SignedTreeHead.from_json(view)
     for changed in (
         replace(header, log_size=n ^ (1 << bit)),
