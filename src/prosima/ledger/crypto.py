@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -128,18 +127,7 @@ class NodeKey:
         """Read a key file; refuse one that group or others can read or write, and turn every way
         the file can fail to parse into a :class:`KeyFileError` naming it."""
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise KeyFileError(f"key file {path} does not exist") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyFileError(f"key file {path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise KeyFileError(
-                f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must not be accessible "
-                "to group or others (chmod 600)"
-            )
-        try:
-            data = read_bounded(path, MAX_KEY_FILE, "key file")
+            data = read_bounded(path, MAX_KEY_FILE, "key file", private=True)
         except InputFileError as exc:
             raise KeyFileError(str(exc)) from None
         try:

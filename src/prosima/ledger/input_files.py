@@ -37,11 +37,12 @@ def _too_large(what: str, where: str, limit: int, size: int | None = None) -> In
     return InputFileError(f"{what} {where} is larger than the limit of {limit:,} bytes{held}; refused")
 
 
-def read_bounded(path: str | Path, limit: int, what: str) -> bytes:
+def read_bounded(path: str | Path, limit: int, what: str, *, private: bool = False) -> bytes:
     """The bytes of ``path`` ('-': standard input), refused when there are more than ``limit``.
 
     A path is opened without blocking and checked to be a regular file before anything is read; at
-    most ``limit + 1`` bytes are ever read, whatever the file claims or holds.
+    most ``limit + 1`` bytes are ever read, whatever the file claims or holds. ``private`` (a key
+    file) also refuses a file that group or others can access, checked on the opened file.
     """
     if str(path) == "-":
         data = sys.stdin.buffer.read(limit + 1)
@@ -62,6 +63,11 @@ def read_bounded(path: str | Path, limit: int, what: str) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise InputFileError(
                 f"{what} {path} is {_kind(st.st_mode)}, not a regular file; give a file or '-'"
+            )
+        if private and st.st_mode & 0o077:
+            raise InputFileError(
+                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must not be accessible "
+                "to group or others (chmod 600)"
             )
         if st.st_size > limit:
             raise _too_large(what, str(path), limit, st.st_size)

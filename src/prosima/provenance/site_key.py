@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,18 +82,7 @@ class SiteKey:
     def load(cls, path: str | Path) -> SiteKey:
         """Read a key file; refuse one that group or others can access, or that is damaged."""
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise SiteKeyError(f"site key {path} does not exist") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise SiteKeyError(f"site key {path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise SiteKeyError(
-                f"site key {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must not be accessible "
-                "to group or others (chmod 600)"
-            )
-        try:
-            text = read_bounded(path, _MAX_KEY_FILE, "site key").decode("ascii").strip()
+            text = read_bounded(path, _MAX_KEY_FILE, "site key", private=True).decode("ascii").strip()
             return cls(bytes.fromhex(text))
         except InputFileError as exc:
             raise SiteKeyError(str(exc)) from None
