@@ -194,9 +194,9 @@ def verify_array(
     unit = to_model(array, value_range)
     index = prov.index.refresh()
     exact = [index.by_tx[tx] for tx in index.by_pixels.get(digest, [])]  # from the records' own bytes
-    if len(exact) > 1 or constant_value(array) is not None:
-        verdict.same_pixels = [_described(i) for i in exact]
     value = constant_value(array)
+    if len(exact) > 1 or value is not None:
+        verdict.same_pixels = [_described(i) for i in exact]
     if value is not None:
         verdict.status = "constant"
         verdict.constant = value
