@@ -21,6 +21,7 @@ from prosima.ledger.errors import LedgerError
 from prosima.ledger.transaction import TxKind
 from prosima.provenance.anchor import Anchored, anchor_run, find_anchored, read_inputs
 from prosima.provenance.context import Provenance
+from prosima.provenance.index import RecordIndex
 from prosima.provenance.pixels import pixel_digest
 
 runner = CliRunner()
@@ -145,10 +146,10 @@ def test_the_key_index_alone_is_not_trusted(tmp_path, small_slices):
             ]
         )
         assert len(led.store.txs_by_key(digest)) == 3
-        assert find_anchored(led, digest.hex()) is None
+        assert find_anchored(RecordIndex(led), digest.hex()) is None
         report = anchor_run(prov, [item])
         assert report.committed == 1 and report.anchored[0].record.pixels == digest.hex()
-        found = find_anchored(led, digest.hex(), item.source)
+        found = find_anchored(RecordIndex(led), digest.hex(), item.source)
         assert found is not None and found.tx == report.anchored[0].tx and found.existing
 
 

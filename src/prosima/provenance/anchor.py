@@ -28,14 +28,15 @@ import numpy as np
 from prosima.imaging.io import LoadedImage, read_input
 from prosima.ledger.block import Block
 from prosima.ledger.byzantine import FaultSchedule
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.directory import Entry
 from prosima.ledger.transaction import TxKind
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance
 from prosima.provenance.fingerprint_store import fingerprint_digest, shard_fingerprint_digests
+from prosima.provenance.index import RecordIndex
 from prosima.provenance.intensity import model_range, to_model
 from prosima.provenance.pixels import pixel_digest, shard_digests
-from prosima.provenance.records import SOURCE_KEYS, AnchorRecord, RecordError
+from prosima.provenance.records import SOURCE_KEYS, AnchorRecord
 from prosima.provenance.site_key import SiteKey, instance_of
 
 
@@ -239,23 +240,17 @@ def make_record(
 
 
 def find_anchored(
-    ledger: Ledger, pixels: str, source: dict[str, str] | None = None, link: dict[str, str] | None = None
+    index: RecordIndex, pixels: str, source: dict[str, str] | None = None, link: dict[str, str] | None = None
 ) -> Anchored | None:
-    """The anchor of exactly these pixels (hex digest) on ``ledger``, or ``None``. Each row of the
-    store's key index is confirmed by decoding its transaction: only an ``image.anchored`` record
-    that carries this digest counts. Of several, the one recorded with ``source`` (and ``link``,
-    when given) is preferred."""
-    found: list[Anchored] = []
-    for tx_id, _, _ in ledger.store.txs_by_key(bytes.fromhex(pixels)):
-        tx, height, _ = ledger.store.find_tx(tx_id)
-        if tx.kind != TxKind.IMAGE_ANCHORED or height > ledger.store.height:
-            continue
-        try:
-            record = AnchorRecord.from_payload(tx.payload)
-        except RecordError:  # indexed under the digest, yet not an image record: not trusted
-            continue
-        if record.pixels == pixels:
-            found.append(Anchored(record, tx_id.hex(), height, dict(source or {}), existing=True))
+    """The anchor of exactly these pixels (hex digest), or ``None``, from the record index (built
+    from the records' own bytes up to the verified tip, never from the store's key column). Of
+    several, the one recorded with ``source`` (and ``link``, when given) is preferred."""
+    index.refresh()
+    found = [
+        Anchored(item.record, item.tx, item.height, dict(source or {}), existing=True)  # type: ignore[arg-type]
+        for item in (index.by_tx[tx] for tx in index.by_pixels.get(pixels, []))
+        if item.kind == "anchor"
+    ]
     if not found:
         return None
     if source is not None:
@@ -343,7 +338,7 @@ def anchor_run(
             repeats.setdefault(first[digest], []).append(i)
             continue
         first[digest] = i
-        found = find_anchored(prov.ledger, digest, item.source, key.link(item.instance))
+        found = find_anchored(prov.index, digest, item.source, key.link(item.instance))
         if found is None:
             todo.append(i)
         else:
