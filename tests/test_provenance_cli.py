@@ -18,9 +18,9 @@ from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.datasets import embedded_default_slices
 from prosima.imaging.io import read_image, write_nifti, write_png
 from prosima.imaging.shards import plan_shards
-from prosima.ledger.directory import Ledger
-from prosima.ledger.proof import check_document
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.proof import check_document
+from prosima.ledger.log.registry import Registry
 from prosima.provenance.dsse import verify_statement
 from prosima.provenance.exports import INTOTO_STATEMENT, PIXELS_DIGEST, VERIFICATION_PREDICATE
 

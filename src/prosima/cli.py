@@ -415,8 +415,8 @@ def models_verify_command(
     json_path: Path | None = typer.Option(None, "--json", help="Write the verdict as JSON."),
 ) -> None:
     """Is this weights file an anchored model version, and which round made it? Exit 0 only if so."""
-    from prosima.ledger.directory import Ledger
     from prosima.ledger.errors import LedgerError
+    from prosima.ledger.log.directory import Ledger
     from prosima.models.checkpoint import CheckpointError
     from prosima.provenance.model_versions import find_versions, weights_digest
 

@@ -24,9 +24,9 @@ def _open(  # noqa: ANN202
 ):
     """Open the ledger (refused when a pinned registry is given, or configured in
     ``PROSIMA_TRUSTED_REGISTRY``, and the ledger's node keys are not those) and its provenance."""
-    from prosima.ledger.directory import Ledger
     from prosima.ledger.errors import LedgerError
-    from prosima.ledger.registry import Registry
+    from prosima.ledger.log.directory import Ledger
+    from prosima.ledger.log.registry import Registry
     from prosima.provenance.context import Provenance
 
     pinned = trusted or (Path(os.environ[TRUSTED_ENV]) if os.environ.get(TRUSTED_ENV) else None)
@@ -47,7 +47,7 @@ def _since(prov, kept: Path | None) -> list[str]:  # noqa: ANN001
     """Problems with the ledger against a tree head the user kept (rollback, fork)."""
     if kept is None:
         return []
-    from prosima.ledger.witness import read_head, since
+    from prosima.ledger.log.witness import read_head, since
 
     return [f"ledger: {p}" for p in since(prov.ledger, read_head(kept))]
 
@@ -56,7 +56,7 @@ def _reports(consensus: str) -> bool:
     """Whether this process prints and writes results: always, except MPI ranks other than 0."""
     if consensus != "mpi":
         return True
-    from prosima.ledger.mpi import world
+    from prosima.ledger.consensus.mpi import world
 
     return world().Get_rank() == 0
 
@@ -584,7 +584,7 @@ def models_anchor_command(
     json_path: Path | None = typer.Option(None, "--json", help="Write the record as JSON."),
 ) -> None:
     """Anchor a set of weights as a model version (skipped when already anchored)."""
-    from prosima.ledger.directory import Ledger
+    from prosima.ledger.log.directory import Ledger
     from prosima.provenance.model_versions import anchor_model
 
     try:

@@ -79,8 +79,8 @@ def find_command(
     The UIDs (or the file's UIDs, or its name for other formats) are hashed here with the site key
     beside the ledger; nothing given is sent anywhere or written to the ledger."""
     from prosima.imaging.validation import ImageError
-    from prosima.ledger.directory import Ledger
     from prosima.ledger.errors import LedgerError
+    from prosima.ledger.log.directory import Ledger
     from prosima.provenance.index import RecordIndex
     from prosima.provenance.records import AnchorRecord
     from prosima.provenance.site_key import SITE_KEY_FILE, SiteKey, linked_records

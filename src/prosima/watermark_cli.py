@@ -209,7 +209,7 @@ def embed_command(
             "marked": len(marked.marked),
         }
         if ledger is not None:
-            from prosima.ledger.directory import Ledger
+            from prosima.ledger.log.directory import Ledger
             from prosima.provenance.watermark_keys import commit_key
 
             with Ledger.open(ledger) as led:
@@ -262,7 +262,7 @@ def verify_command(
         )
         verdict["key_digest"] = k.digest()
         if ledger is not None:
-            from prosima.ledger.directory import Ledger
+            from prosima.ledger.log.directory import Ledger
             from prosima.provenance.watermark_keys import check_key
 
             with Ledger.open(ledger) as led:

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.directory import Ledger
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.transaction import TxKind
 from prosima.models.checkpoint import load_model, state_digest
 from prosima.models.config import ConfigError, load_config
 

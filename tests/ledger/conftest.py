@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from prosima.ledger.block import Block, tx_leaf_hashes
-from prosima.ledger.crypto import NodeKey
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.merkle import MerkleTree
-from prosima.ledger.registry import Registry
-from prosima.ledger.transaction import Transaction
+from prosima.ledger.log.block import Block, tx_leaf_hashes
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.merkle import MerkleTree
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.transaction import Transaction
 
 
 def make_keys(n: int, tag: str = "node") -> list[NodeKey]:

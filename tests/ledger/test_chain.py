@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from prosima.ledger.block import GENESIS_PREV, Block, BlockHeader, RawBlock
-from prosima.ledger.crypto import SIGN_TX, verify_signature
-from prosima.ledger.fault import FaultKind
-from prosima.ledger.merkle import root_hash
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.transaction import Transaction, TxKind
-from prosima.ledger.verify import verify_chain
+from prosima.ledger.log.block import GENESIS_PREV, Block, BlockHeader, RawBlock
+from prosima.ledger.log.crypto import SIGN_TX, verify_signature
+from prosima.ledger.log.fault import FaultKind
+from prosima.ledger.log.merkle import root_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.transaction import Transaction, TxKind
+from prosima.ledger.log.verify import verify_chain
 
 
 def test_transaction_round_trip_and_signature(keys):

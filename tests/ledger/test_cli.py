@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.crypto import NodeKey
-from prosima.ledger.merkle import leaf_hash
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.transaction import Transaction
-from prosima.ledger.tree_head import SignedTreeHead
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.merkle import leaf_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.transaction import Transaction
+from prosima.ledger.log.tree_head import SignedTreeHead
 
 runner = CliRunner()
 

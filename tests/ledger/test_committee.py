@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-import prosima.ledger.committee as committee_mod
-from prosima.ledger.committee import Committee
-from prosima.ledger.consensus import PHASES, Stalled
-from prosima.ledger.directory import Entry, Ledger
+import prosima.ledger.consensus.committee as committee_mod
+from prosima.ledger.consensus.committee import Committee
+from prosima.ledger.consensus.protocol import PHASES, Stalled
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.proof import check_document
-from prosima.ledger.transaction import MAX_PAYLOAD
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.proof import check_document
+from prosima.ledger.log.transaction import MAX_PAYLOAD
 from prosima.optional import available
 
 
@@ -182,9 +182,9 @@ MPIRUN = shutil.which("mpirun")
 
 _RANK_SCRIPT = """
 import json, sys
-from prosima.ledger.committee import Committee
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.mpi import MpiTransport
+from prosima.ledger.consensus.committee import Committee
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.consensus.mpi import MpiTransport
 
 transport = MpiTransport(nodes=4)
 with Ledger.open(sys.argv[1]) as ledger:

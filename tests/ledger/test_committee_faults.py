@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from prosima.ledger.byzantine import Behaviour, Fault, FaultSchedule
-from prosima.ledger.committee import Committee
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.consensus.committee import Committee
 from prosima.ledger.errors import LedgerError
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.sim.byzantine import Behaviour, Fault, FaultSchedule
 
 
 def entries(n: int, tag: str) -> list[Entry]:

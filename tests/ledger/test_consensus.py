@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.byzantine import Behaviour, Fault, FaultSchedule
-from prosima.ledger.consensus import value_of
-from prosima.ledger.crypto import SIGN_BLOCK
-from prosima.ledger.network import Network, NetworkConfig
-from prosima.ledger.overlay import Overlay
-from prosima.ledger.replica import FullReplica
-from prosima.ledger.workload import make_workload, stand_in_shard_ids
+from prosima.ledger.consensus.overlay import Overlay
+from prosima.ledger.consensus.protocol import value_of
+from prosima.ledger.consensus.replica import FullReplica
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.crypto import SIGN_BLOCK
+from prosima.ledger.sim.byzantine import Behaviour, Fault, FaultSchedule
+from prosima.ledger.sim.network import Network, NetworkConfig
+from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
 
 
 class Oracle:

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from prosima.ledger.overlay import Overlay
-from prosima.ledger.registry import quorum_threshold
-from prosima.ledger.voting import VotingPower, capped_weights, max_faulty
+from prosima.ledger.consensus.overlay import Overlay
+from prosima.ledger.consensus.voting import VotingPower, capped_weights, max_faulty
+from prosima.ledger.log.registry import quorum_threshold
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 10, 19, 20, 21])

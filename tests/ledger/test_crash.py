@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 
 KILLS = 30
 
 CHILD = r"""
 import random, sys
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.log.directory import Entry, Ledger
 
 rng = random.Random(int(sys.argv[2]))
 ledger = Ledger.open(sys.argv[1])

@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from prosima.ledger.crypto import (
+from prosima.ledger.errors import KeyFileError
+from prosima.ledger.log.crypto import (
     BLOCK_DOMAIN,
     HASH_DOMAINS,
     SIGN_BLOCK,
@@ -20,9 +21,8 @@ from prosima.ledger.crypto import (
     tx_hash,
     verify_signature,
 )
-from prosima.ledger.errors import KeyFileError
-from prosima.ledger.merkle import leaf_hash
-from prosima.ledger.registry import Registry, quorum_threshold
+from prosima.ledger.log.merkle import leaf_hash
+from prosima.ledger.log.registry import Registry, quorum_threshold
 
 
 def test_key_file_is_0600_and_round_trips(tmp_path):

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.encoding import decode, encode
 from prosima.ledger.errors import EncodingError
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.transaction import Transaction
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.transaction import Transaction
 
 values = st.recursive(
     st.none()

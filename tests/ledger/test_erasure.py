@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("zfec")
 
-from prosima.ledger.erasure import ErasureCode, ErasureError
-from prosima.ledger.network import Network, NetworkConfig
-from prosima.ledger.placement import GftPlacement, item_id
-from prosima.ledger.storage import StorageAccount
-from prosima.ledger.workload import make_workload, stand_in_shard_ids
+from prosima.ledger.consensus.erasure import ErasureCode, ErasureError
+from prosima.ledger.consensus.placement import GftPlacement, item_id
+from prosima.ledger.consensus.storage import StorageAccount
+from prosima.ledger.sim.network import Network, NetworkConfig
+from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
 
 
 @pytest.mark.parametrize(("k", "m"), [(1, 0), (1, 2), (2, 1), (3, 2), (4, 3), (8, 2)])
@@ -86,7 +86,7 @@ def test_network_trade_off_replication_against_erasure():
         cfg = NetworkConfig(nodes=20, seed=2, batch=12, hubs=0, **kw)
         with Network(cfg) as net:
             net.run(wl)
-            from prosima.ledger.network import account_storage
+            from prosima.ledger.sim.network import account_storage
 
             out[name] = account_storage(net, wl)
     assert out["r3"].replication("payload") == pytest.approx(3.0)

@@ -20,20 +20,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.checkpoint import Checkpoint
-from prosima.ledger.crypto import NODE_ID_SIZE, SIGNATURE_SIZE, NodeKey
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import decode, encode
+from prosima.ledger.consensus.messages import Commit, Decided, Prepare, Proposal, TxBatch
 from prosima.ledger.errors import EncodingError, LedgerError, ProofError
-from prosima.ledger.hexjson import loads
-from prosima.ledger.merkle import HASH_SIZE
-from prosima.ledger.messages import Commit, Decided, Prepare, Proposal, TxBatch
-from prosima.ledger.proof import ProofCheck, check_document
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.transaction import MAX_KEY, Transaction
-from prosima.ledger.tree_head import SignedTreeHead
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.checkpoint import Checkpoint
+from prosima.ledger.log.crypto import NODE_ID_SIZE, SIGNATURE_SIZE, NodeKey
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.hexjson import loads
+from prosima.ledger.log.merkle import HASH_SIZE
+from prosima.ledger.log.proof import ProofCheck, check_document
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.transaction import MAX_KEY, Transaction
+from prosima.ledger.log.tree_head import SignedTreeHead
 from prosima.provenance.records import SOURCE_KEYS, AnchorRecord, RecordError, RestorationRecord
 
 

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from prosima.cli import app
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.input_files import MAX_DOCUMENT, InputFileError, read_bounded
-from prosima.ledger.transaction import MAX_PAYLOAD
+from prosima.ledger.log.input_files import MAX_DOCUMENT, InputFileError, read_bounded
+from prosima.ledger.log.transaction import MAX_PAYLOAD
 
 runner = CliRunner()
 TIMEOUT_S = 60

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from prosima.cli import app
 from prosima.imaging.io import write_png
-from prosima.ledger.crypto import NodeKey
 from prosima.ledger.errors import KeyFileError
+from prosima.ledger.log.crypto import NodeKey
 
 runner = CliRunner()
 BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from prosima.ledger.merkle import (
+from prosima.ledger.log.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     consistency_proof,

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.crypto import NodeKey
 from prosima.ledger.errors import ProofError
-from prosima.ledger.merkle import MerkleTree, verify_consistency, verify_inclusion
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.tree_head import SignedTreeHead
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.merkle import MerkleTree, verify_consistency, verify_inclusion
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.tree_head import SignedTreeHead
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEY = NodeKey.from_seed(bytes(range(32)))

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from prosima.ledger.network import Network, NetworkConfig
-from prosima.ledger.workload import make_workload, stand_in_shard_ids
+from prosima.ledger.sim.network import Network, NetworkConfig
+from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
 from prosima.optional import available
 
 MPIRUN = shutil.which("mpirun")

@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.byzantine import Behaviour, FaultSchedule
-from prosima.ledger.consensus import PHASES
-from prosima.ledger.network import Network, NetworkConfig, format_report
-from prosima.ledger.overlay import Overlay
-from prosima.ledger.workload import make_workload, stand_in_shard_ids
+from prosima.ledger.consensus.overlay import Overlay
+from prosima.ledger.consensus.protocol import PHASES
+from prosima.ledger.sim.byzantine import Behaviour, FaultSchedule
+from prosima.ledger.sim.network import Network, NetworkConfig, format_report
+from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
 
 runner = CliRunner()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from prosima.ledger.overlay import Overlay
+from prosima.ledger.consensus.overlay import Overlay
 
 
 def test_same_seed_same_graph_other_seed_other_graph():

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from prosima.imaging.shards import plan_shards
-from prosima.ledger.placement import (
+from prosima.ledger.consensus.placement import (
     FullPlacement,
     GftPlacement,
     RandomPlacement,
@@ -38,7 +38,7 @@ def test_placement_is_the_same_on_every_node_and_in_every_process():
     assert here == _table()  # a second "node" in this process
     code = (
         "import json, random;"
-        "from prosima.ledger.placement import GftPlacement, item_id;"
+        "from prosima.ledger.consensus.placement import GftPlacement, item_id;"
         "from prosima.imaging.shards import plan_shards;"
         "S=[s.shard_id for s in plan_shards((256,256),16).shards];"
         "K=[random.Random(i).randbytes(32) for i in range(50)];"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.proof import check_document
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.proof import check_document
 
 
 @pytest.fixture(scope="module")

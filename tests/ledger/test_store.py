@@ -6,14 +6,14 @@ import sqlite3
 
 import pytest
 
-from prosima.ledger.block import Block
-from prosima.ledger.directory import STORE_FILE, Entry, Ledger
 from prosima.ledger.errors import LedgerError, StoreError, TamperedStoreError
-from prosima.ledger.fault import FaultKind
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.store import Store
-from prosima.ledger.transaction import Transaction
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.directory import STORE_FILE, Entry, Ledger
+from prosima.ledger.log.fault import FaultKind
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.store import Store
+from prosima.ledger.log.transaction import Transaction
 
 
 def test_wal_full_sync_and_indexes(ledger_path):

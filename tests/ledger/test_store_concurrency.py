@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from prosima.ledger.directory import STORE_FILE, Entry, Ledger
 from prosima.ledger.errors import StoreError
-from prosima.ledger.store import Store
+from prosima.ledger.log.directory import STORE_FILE, Entry, Ledger
+from prosima.ledger.log.store import Store
 
 WRITER = r"""
 import sys, time
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.log.directory import Entry, Ledger
 
 with Ledger.open(sys.argv[1]) as ledger:
     print("ready", flush=True)
@@ -31,7 +31,7 @@ print("done", i, flush=True)
 
 APPENDER = r"""
 import sys
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.log.directory import Entry, Ledger
 
 name, n = sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)

@@ -8,12 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.checkpoint import EMPTY_DIGEST, Checkpoint
-from prosima.ledger.directory import STORE_FILE, Entry, Ledger
 from prosima.ledger.errors import TamperedStoreError
-from prosima.ledger.fault import FaultKind
-from prosima.ledger.merkle import EMPTY_ROOT
-from prosima.ledger.store import Store
+from prosima.ledger.log.checkpoint import EMPTY_DIGEST, Checkpoint
+from prosima.ledger.log.directory import STORE_FILE, Entry, Ledger
+from prosima.ledger.log.fault import FaultKind
+from prosima.ledger.log.merkle import EMPTY_ROOT
+from prosima.ledger.log.store import Store
 
 runner = CliRunner()
 

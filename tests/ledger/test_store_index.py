@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from prosima.ledger.directory import STORE_FILE, Entry, Ledger
 from prosima.ledger.errors import TamperedStoreError
-from prosima.ledger.fault import FaultKind
-from prosima.ledger.store import Store
+from prosima.ledger.log.directory import STORE_FILE, Entry, Ledger
+from prosima.ledger.log.fault import FaultKind
+from prosima.ledger.log.store import Store
 
 
 def _sql(path: Path, sql: str, args: tuple = ()) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.directory import REGISTRY_FILE, STORE_FILE, Ledger
 from prosima.ledger.errors import StoreError, TamperedStoreError
-from prosima.ledger.fault import FaultKind
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.directory import REGISTRY_FILE, STORE_FILE, Ledger
+from prosima.ledger.log.fault import FaultKind
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
 
 
 def _sql(path: Path, *statements: tuple[str, tuple]) -> None:

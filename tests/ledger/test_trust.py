@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.block import Block
-from prosima.ledger.directory import Entry, Ledger
 from prosima.ledger.errors import KeyFileError, StoreError
-from prosima.ledger.tree_head import SignedTreeHead
-from prosima.ledger.witness import Witness, since
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.tree_head import SignedTreeHead
+from prosima.ledger.log.witness import Witness, since
 
 runner = CliRunner()
 
@@ -149,7 +149,7 @@ def test_a_garbled_witness_file_is_a_clear_error(ledger_path, tmp_path):
 
 def test_a_trimmed_certificate_gets_one_verdict_from_every_reader(ledger_path):
     from prosima.ledger.errors import TamperedStoreError
-    from prosima.ledger.quorum import QuorumCertificate
+    from prosima.ledger.log.quorum import QuorumCertificate
 
     with sqlite3.connect(ledger_path / "ledger.db") as conn:
         qc = QuorumCertificate.decode(conn.execute("SELECT qc FROM blocks WHERE height = 0").fetchone()[0])

@@ -9,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from prosima.ledger.crypto import NodeKey
-from prosima.ledger.directory import Ledger
-from prosima.ledger.encoding import decode, encode
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.registry import Registry
-from prosima.ledger.useful_work import (
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.useful_work.protocol import (
     POUW_KIND,
     SIGN_COMMIT,
     Behaviour,

@@ -16,7 +16,7 @@ from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.datasets import embedded_default_slices
 from prosima.imaging.io import write_png
 from prosima.imaging.shards import plan_shards
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.provenance.anchor import Anchored, anchor_images, read_inputs
 from prosima.provenance.context import DEFAULT_K, Provenance
 from prosima.provenance.restore import Generator

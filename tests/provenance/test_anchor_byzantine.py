@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from prosima.cli import app
 from prosima.imaging.datasets import embedded_default_slices
 from prosima.imaging.io import read_image, write_png
-from prosima.ledger.directory import Ledger
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.transaction import TxKind
 from prosima.provenance.anchor import spread_origins
 from prosima.provenance.pixels import pixel_digest
 from prosima.provenance.records import AnchorRecord

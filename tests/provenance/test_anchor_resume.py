@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from prosima.cli import app
 from prosima.imaging.datasets import embedded_default_slices
 from prosima.imaging.io import read_image, write_png
-from prosima.ledger.committee import Committee
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.consensus.committee import Committee
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.transaction import TxKind
 from prosima.provenance.anchor import Anchored, anchor_run, find_anchored, read_inputs
 from prosima.provenance.context import Provenance
 from prosima.provenance.index import RecordIndex

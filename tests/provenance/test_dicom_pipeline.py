@@ -8,7 +8,7 @@ import pydicom
 import pytest
 
 from prosima.imaging.io import read_image
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.provenance.anchor import anchor_images, read_inputs
 from prosima.provenance.context import Provenance
 from prosima.provenance.model_versions import anchor_model

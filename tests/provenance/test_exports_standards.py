@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from PIL import Image
 
-from prosima.ledger.crypto import NodeKey
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.registry import Registry
 from prosima.provenance.dsse import (
     INTOTO_PAYLOAD_TYPE,
     EnvelopeError,

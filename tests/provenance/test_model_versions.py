@@ -10,9 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import encode
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import encode
+from prosima.ledger.log.transaction import TxKind
 from prosima.models.checkpoint import save_checkpoint, state_digest
 from prosima.models.unet import HybridUNet
 from prosima.provenance.model_versions import (

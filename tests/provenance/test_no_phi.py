@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from prosima.cli import app
 from prosima.imaging.datasets import embedded_default_slices
 from prosima.imaging.io import read_image, write_png
-from prosima.ledger.directory import Ledger
-from prosima.ledger.encoding import decode, encode
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.encoding import decode, encode
 from prosima.provenance.site_key import SITE_KEY_FILE
 
 runner = CliRunner()

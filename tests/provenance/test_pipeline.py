@@ -15,7 +15,7 @@ from prosima.imaging.io import ImageReadError, read_image, write_npy, write_png
 from prosima.imaging.metrics import psnr
 from prosima.imaging.tamper import TAMPERS, tamper
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.proof import check_document
+from prosima.ledger.log.proof import check_document
 from prosima.pipelines.demo import DemoConfig, run_demo
 from prosima.pipelines.tamper_suite import PIXEL_TAMPERS, SUITE, run_suite
 from prosima.provenance.anchor import AnchorError, AnchorInput, anchor_images, read_inputs
@@ -301,7 +301,7 @@ def test_a_failed_commit_leaves_neither_a_file_nor_a_record(world, generator, he
 def test_a_ledger_directory_that_is_not_one_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(LedgerError, match="not a ledger directory"):
-        from prosima.ledger.directory import Ledger
+        from prosima.ledger.log.directory import Ledger
 
         Ledger.open(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -3,9 +3,9 @@ registered node does not stop verification for the whole ledger."""
 
 from __future__ import annotations
 
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.proof import check_document
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.proof import check_document
+from prosima.ledger.log.transaction import TxKind
 from prosima.provenance.index import RecordIndex
 
 

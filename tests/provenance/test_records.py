@@ -12,8 +12,8 @@ from PIL import Image
 
 from prosima.imaging.io import read_image, write_npy, write_png
 from prosima.imaging.shards import plan_shards
-from prosima.ledger.encoding import decode, encode
-from prosima.ledger.merkle import root_hash
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.merkle import root_hash
 from prosima.models.fingerprint import Fingerprint
 from prosima.provenance.fingerprint_store import (
     FingerprintStore,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from prosima.imaging.io import loaded_image
-from prosima.ledger.encoding import decode, encode
+from prosima.ledger.log.encoding import decode, encode
 from prosima.provenance.records import (
     ANCHOR_FORMAT,
     ANCHOR_FORMAT_V1,

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from prosima.cli import app
 from prosima.imaging.io import read_image, write_png
 from prosima.imaging.shards import plan_shards
-from prosima.ledger.directory import Entry
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry
+from prosima.ledger.log.transaction import TxKind
 from prosima.provenance.anchor import AnchorInput, make_record
 from prosima.provenance.model_versions import anchor_model
 from prosima.provenance.naming import record_name

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from prosima.cli import app
 from prosima.imaging.io import read_image, write_png
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.log.directory import Entry, Ledger
 from prosima.provenance.pixels import pixel_digest
 
 runner = CliRunner()

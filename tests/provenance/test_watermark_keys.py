@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import encode
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import encode
 from prosima.provenance.watermark_keys import (
     KIND,
     WatermarkKeyError,

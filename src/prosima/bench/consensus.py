@@ -2,7 +2,7 @@
 with duplication, and ours (GFT placement, hubs keep the ledger, with copies or erasure coding),
 side by side on one workload, in process and over MPI.
 
-Every system runs the same consensus protocol (``prosima.ledger.consensus``) over the same seeded
+Every system runs the same consensus protocol (``prosima.ledger.consensus.protocol``) over the same seeded
 stream of anchoring transactions (one per 256x256 image: its root and its 16 GFT shard ids); they
 differ in who verifies and keeps what. Storage counts what each node keeps: ledger blocks (headers,
 certificates, transactions) and the images' shard payloads (16 x 4096 bytes per image, the pixels
@@ -33,10 +33,10 @@ from typing import Any
 
 from prosima.bench.report import environment, write_json
 from prosima.imaging.shards import plan_shards
-from prosima.ledger.erasure import ErasureCode
-from prosima.ledger.network import Network, NetworkConfig, account_storage
-from prosima.ledger.transport import LocalTransport, Transport
-from prosima.ledger.workload import make_workload
+from prosima.ledger.consensus.erasure import ErasureCode
+from prosima.ledger.consensus.transport import LocalTransport, Transport
+from prosima.ledger.sim.network import Network, NetworkConfig, account_storage
+from prosima.ledger.sim.workload import make_workload
 
 PAPER = {
     "images_per_s": (0.47, 0.71),
@@ -232,7 +232,7 @@ def _run_mpi(
 
 def _worker(spec_path: str, out_path: str) -> None:
     """Entry point of every MPI rank: run the plan, rank 0 writes the summaries."""
-    from prosima.ledger.mpi import MpiTransport
+    from prosima.ledger.consensus.mpi import MpiTransport
 
     spec = json.loads(Path(spec_path).read_text())
     nodes = spec["nodes"]

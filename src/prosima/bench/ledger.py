@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 
 TREE_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 BATCH = 1_000

@@ -27,7 +27,7 @@ from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.datasets import BRATS_CONTRASTS
 from prosima.imaging.io import read_image, write_png
 from prosima.imaging.validation import ImageError
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.pipelines.latency import latency_stats
 from prosima.pipelines.tamper_suite import PIXEL_TAMPERS, SUITE, run_suite
 from prosima.provenance.anchor import anchor_images, read_inputs

@@ -41,7 +41,7 @@ from prosima.imaging.datasets import (
 )
 from prosima.imaging.io import read_image, read_image_2d, write_png
 from prosima.imaging.validation import ImageError
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.provenance.anchor import AnchorInput, anchor_run
 from prosima.provenance.context import Provenance
 from prosima.provenance.intensity import model_range

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.models.config import Config, ConfigError, SiteConfig, dump_yaml, load_config
 from prosima.models.data import EMBEDDED_SUBJECT, default_split
 from prosima.optional import require

@@ -22,7 +22,7 @@ import torch
 from nvflare.app_common.abstract.fl_model import FLModel
 from nvflare.app_common.workflows.fedavg import FedAvg
 
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.models.checkpoint import save_checkpoint, state_digest
 from prosima.models.config import dump_yaml, load_config
 from prosima.models.training import Session

@@ -86,8 +86,8 @@ def _iso(time_us: int) -> str:
 
 def _decoded(payload: bytes) -> Any:
     """A payload as JSON-ready data: canonical CBOR decoded (bytes as hex), else None."""
-    from prosima.ledger.encoding import decode
     from prosima.ledger.errors import EncodingError
+    from prosima.ledger.log.encoding import decode
 
     try:
         value = decode(payload)
@@ -126,7 +126,7 @@ def init_command(
     as_json: JsonOption = False,
 ) -> None:
     """Create node keys (keys/, mode 0600), their registry and an empty store."""
-    from prosima.ledger.directory import Ledger
+    from prosima.ledger.log.directory import Ledger
 
     with _errors(as_json):
         ledger = Ledger.init(directory, nodes=nodes)
@@ -156,9 +156,9 @@ def append_command(
     as_json: JsonOption = False,
 ) -> None:
     """Append payloads as one block, signed by a quorum of the local node keys."""
-    from prosima.ledger.directory import Entry, Ledger
-    from prosima.ledger.input_files import read_bounded
-    from prosima.ledger.transaction import MAX_PAYLOAD
+    from prosima.ledger.log.directory import Entry, Ledger
+    from prosima.ledger.log.input_files import read_bounded
+    from prosima.ledger.log.transaction import MAX_PAYLOAD
 
     with _errors(as_json):
         key_bytes = _parse_hex(key, "--key")
@@ -183,8 +183,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show a block, a transaction, or the transactions under a payload key."""
-    from prosima.ledger.directory import Ledger
     from prosima.ledger.errors import LedgerError
+    from prosima.ledger.log.directory import Ledger
 
     with _errors(as_json), Ledger.open(directory) as ledger:
         store = ledger.store
@@ -252,9 +252,9 @@ def verify_command(
     as_json: JsonOption = False,
 ) -> None:
     """Verify every block, hash and signature; exit 1 naming the first fault."""
-    from prosima.ledger.directory import Ledger
     from prosima.ledger.errors import StoreError
-    from prosima.ledger.registry import Registry
+    from prosima.ledger.log.directory import Ledger
+    from prosima.ledger.log.registry import Registry
 
     with _errors(as_json):
         try:
@@ -294,8 +294,8 @@ def proof_command(
     as_json: JsonOption = False,
 ) -> None:
     """Print an inclusion proof with the certified tree head (or a consistency proof) as JSON."""
-    from prosima.ledger.directory import Ledger
-    from prosima.ledger.proof import dumps
+    from prosima.ledger.log.directory import Ledger
+    from prosima.ledger.log.proof import dumps
 
     if (tx is None) == (from_height is None):
         raise _fail(as_json, 2, "give exactly one of --tx or --from-height")
@@ -318,9 +318,9 @@ def check_proof_command(
 ) -> None:
     """Check a proof offline, without the store; exit 1 when it does not verify. Tree heads must
     carry a quorum certificate of the pinned registry (or, unpinned, of the one the proof lists)."""
-    from prosima.ledger.input_files import MAX_DOCUMENT, read_bounded
-    from prosima.ledger.proof import check_document
-    from prosima.ledger.registry import Registry
+    from prosima.ledger.log.input_files import MAX_DOCUMENT, read_bounded
+    from prosima.ledger.log.proof import check_document
+    from prosima.ledger.log.registry import Registry
 
     with _errors(as_json):
         text = read_bounded(file, MAX_DOCUMENT, "proof file")
@@ -347,7 +347,7 @@ def head_command(
 ) -> None:
     """Print the certified tree head (keep it: 'prosima verify --since' and 'witness' compare
     against it to detect a rollback or a fork)."""
-    from prosima.ledger.directory import Ledger
+    from prosima.ledger.log.directory import Ledger
 
     with _errors(False), Ledger.open(directory) as ledger:
         text = json.dumps(ledger.tree_head(height).to_json(), indent=2, sort_keys=True)
@@ -367,9 +367,9 @@ def witness_command(
 ) -> None:
     """Check that the log only grew since this witness last saw it, then record its head; exit 1
     (recording nothing) when it shrank, forked or changed its node keys."""
-    from prosima.ledger.directory import Ledger
-    from prosima.ledger.registry import Registry
-    from prosima.ledger.witness import Witness
+    from prosima.ledger.log.directory import Ledger
+    from prosima.ledger.log.registry import Registry
+    from prosima.ledger.log.witness import Witness
 
     with _errors(as_json):
         witness = Witness.load(state)
@@ -393,7 +393,7 @@ def witness_command(
 @app.command("stats")
 def stats_command(directory: DirOption = Path("."), as_json: JsonOption = False) -> None:
     """Blocks, transactions, bytes on disk and bytes per transaction."""
-    from prosima.ledger.directory import Ledger
+    from prosima.ledger.log.directory import Ledger
 
     with _errors(as_json), Ledger.open(directory) as ledger:
         data = {"ok": True} | ledger.stats()
@@ -435,11 +435,11 @@ def network_command(
 ) -> None:
     """Run N consensus nodes over a stream of anchoring transactions; report commits, faults, timings
     and storage. Under 'mpirun -n P' the nodes are spread over the P ranks (one each by default)."""
-    from prosima.ledger.erasure import ErasureCode
-    from prosima.ledger.mpi import MpiTransport, launched_by_mpirun
-    from prosima.ledger.network import Network, NetworkConfig, format_report
-    from prosima.ledger.voting import RULES
-    from prosima.ledger.workload import make_workload, stand_in_shard_ids
+    from prosima.ledger.consensus.erasure import ErasureCode
+    from prosima.ledger.consensus.mpi import MpiTransport, launched_by_mpirun
+    from prosima.ledger.consensus.voting import RULES
+    from prosima.ledger.sim.network import Network, NetworkConfig, format_report
+    from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
     from prosima.optional import MissingExtraError
 
     if backend not in ("auto", "inproc", "mpi"):

@@ -32,7 +32,7 @@ from prosima.imaging.datasets import (
 from prosima.imaging.io import read_image, write_png
 from prosima.imaging.metrics import psnr, ssim
 from prosima.imaging.validation import ImageError
-from prosima.ledger.directory import Ledger
+from prosima.ledger.log.directory import Ledger
 from prosima.pipelines.latency import latency_stats
 from prosima.pipelines.tamper_suite import SUITE, TamperCase, run_suite
 from prosima.provenance.anchor import anchor_images, read_inputs

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from prosima.imaging.io import LoadedImage, read_input
-from prosima.ledger.block import Block
-from prosima.ledger.byzantine import FaultSchedule
-from prosima.ledger.directory import Entry
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.directory import Entry
+from prosima.ledger.log.transaction import TxKind
+from prosima.ledger.sim.byzantine import FaultSchedule
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance
 from prosima.provenance.fingerprint_store import fingerprint_digest, shard_fingerprint_digests
@@ -270,7 +270,7 @@ def spread_origins(nodes: int, count: int, *, seed: int) -> list[int]:
 def rehearse_faults(prov: Provenance, spec: str, *, seed: int = 0) -> FaultSchedule:
     """Commit through a committee of the ledger's own nodes of which those in ``spec`` misbehave
     (``ledger network --byzantine`` syntax, e.g. ``silent@1``); the schedule it made."""
-    from prosima.ledger.committee import Committee
+    from prosima.ledger.consensus.committee import Committee
 
     if prov.committee is None:
         raise AnchorError("faulty nodes need a consensus committee (--consensus inproc)")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from prosima.ledger.block import Block
-from prosima.ledger.directory import Entry, Ledger
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.directory import Entry, Ledger
 from prosima.models.checkpoint import state_digest
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.models.pretrained import load_model_ref
@@ -170,11 +170,11 @@ def make_committer(ledger: Ledger, consensus: str, seed: int = 0) -> Commit:
     if consensus == "direct":
         return ledger.append
     if consensus in ("inproc", "mpi"):
-        from prosima.ledger.committee import Committee
+        from prosima.ledger.consensus.committee import Committee
 
         transport = None
         if consensus == "mpi":
-            from prosima.ledger.mpi import MpiTransport
+            from prosima.ledger.consensus.mpi import MpiTransport
 
             transport = MpiTransport(nodes=len(ledger.registry))
         committee = Committee(ledger, seed=seed, transport=transport)

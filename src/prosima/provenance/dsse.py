@@ -14,8 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from prosima.ledger.crypto import NodeKey, node_id_of, verify_signature
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.crypto import NodeKey, node_id_of, verify_signature
+from prosima.ledger.log.registry import Registry
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 

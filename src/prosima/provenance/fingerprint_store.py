@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prosima.ledger.encoding import decode, encode
 from prosima.ledger.errors import LedgerError
+from prosima.ledger.log.encoding import decode, encode
 from prosima.models.fingerprint import FINGERPRINT_VERSION, Fingerprint
 
 STORE_DIR = "fingerprints"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prosima.ledger.directory import Ledger
-from prosima.ledger.transaction import Transaction, TxKind
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.transaction import Transaction, TxKind
 from prosima.provenance.records import AnchorRecord, RecordError, RestorationRecord
 
 

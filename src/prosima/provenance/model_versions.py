@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import encode
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.proof import check_document
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import encode
+from prosima.ledger.log.proof import check_document
+from prosima.ledger.log.transaction import TxKind
 from prosima.models.checkpoint import load_checkpoint, state_digest
 from prosima.provenance.records import decode_record
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from prosima.ledger.encoding import decode, encode
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.merkle import root_hash
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.merkle import root_hash
 
 ANCHOR_FORMAT = "prosima.image-anchor.v2"
 ANCHOR_FORMAT_V1 = "prosima.image-anchor.v1"

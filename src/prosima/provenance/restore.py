@@ -36,8 +36,8 @@ from prosima.imaging.io import (
     write_npy,
     write_png,
 )
-from prosima.ledger.directory import Entry
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry
+from prosima.ledger.log.transaction import TxKind
 from prosima.models.checkpoint import state_digest
 from prosima.models.fingerprint import Fingerprint
 from prosima.models.inference import restore_by_shards

@@ -28,8 +28,8 @@ from prosima.imaging.io import (
     write_derived_dicom,
     write_nifti,
 )
-from prosima.ledger.directory import Entry
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.log.directory import Entry
+from prosima.ledger.log.transaction import TxKind
 from prosima.models.inference import restore_volume
 from prosima.provenance.context import Provenance, recorded_range
 from prosima.provenance.index import Indexed

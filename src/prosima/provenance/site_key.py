@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from prosima.imaging.io import LoadedImage
-from prosima.ledger.input_files import InputFileError, read_bounded
+from prosima.ledger.log.input_files import InputFileError, read_bounded
 from prosima.provenance.index import Indexed, RecordIndex
 from prosima.provenance.records import AnchorRecord
 

@@ -31,8 +31,8 @@ import numpy as np
 
 from prosima.imaging.io import LoadedImage, read_volume
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.proof import check_document
-from prosima.ledger.quorum import QuorumCertificate
+from prosima.ledger.log.proof import check_document
+from prosima.ledger.log.quorum import QuorumCertificate
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance, recorded_range
 from prosima.provenance.index import Indexed

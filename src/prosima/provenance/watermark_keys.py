@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import encode
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.proof import check_document
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import encode
+from prosima.ledger.log.proof import check_document
 from prosima.provenance.records import decode_record
 from prosima.watermark.key import WatermarkKey
 

@@ -12,9 +12,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prosima.ledger.consensus import Request
-from prosima.ledger.encoding import encode
-from prosima.ledger.transaction import TxKind
+from prosima.ledger.consensus.protocol import Request
+from prosima.ledger.log.encoding import encode
+from prosima.ledger.log.transaction import TxKind
 
 START_TIME_US = 1_700_000_000_000_000
 STEP_US = 1_000

@@ -26,16 +26,16 @@ from typing import Any, Literal
 
 import cbor2
 
-from prosima.ledger.block import Block, BlockHeader, RawBlock
-from prosima.ledger.checkpoint import EMPTY_DIGEST, Checkpoint, digest_step
-from prosima.ledger.crypto import NodeKey, block_hash, tx_hash
 from prosima.ledger.errors import EncodingError, StoreError, TamperedStoreError
-from prosima.ledger.fault import Fault, FaultKind
-from prosima.ledger.merkle import MerkleTree, leaf_hash
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.transaction import Transaction
-from prosima.ledger.verify import ChainReport, ChainState, verify_block
+from prosima.ledger.log.block import Block, BlockHeader, RawBlock
+from prosima.ledger.log.checkpoint import EMPTY_DIGEST, Checkpoint, digest_step
+from prosima.ledger.log.crypto import NodeKey, block_hash, tx_hash
+from prosima.ledger.log.fault import Fault, FaultKind
+from prosima.ledger.log.merkle import MerkleTree, leaf_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.transaction import Transaction
+from prosima.ledger.log.verify import ChainReport, ChainState, verify_block
 
 FORMAT = b"prosima-ledger-store/1"
 VerifyMode = Literal["full", "incremental", "none"]

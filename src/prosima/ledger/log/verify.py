@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prosima.ledger.block import GENESIS_PREV, BlockHeader, RawBlock, tx_leaf_hashes
-from prosima.ledger.crypto import SIGN_TX, block_hash, tx_hash
 from prosima.ledger.errors import EncodingError
-from prosima.ledger.fault import Fault, FaultKind
-from prosima.ledger.merkle import MerkleTree, root_hash
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.transaction import Transaction
+from prosima.ledger.log.block import GENESIS_PREV, BlockHeader, RawBlock, tx_leaf_hashes
+from prosima.ledger.log.crypto import SIGN_TX, block_hash, tx_hash
+from prosima.ledger.log.fault import Fault, FaultKind
+from prosima.ledger.log.merkle import MerkleTree, root_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.transaction import Transaction
 
 
 @dataclass

@@ -7,9 +7,9 @@ import time as _time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prosima.ledger.crypto import NODE_ID_SIZE, SIGN_TX, SIGNATURE_SIZE, NodeKey, tx_hash
-from prosima.ledger.encoding import decode, encode, expect_map
 from prosima.ledger.errors import EncodingError
+from prosima.ledger.log.crypto import NODE_ID_SIZE, SIGN_TX, SIGNATURE_SIZE, NodeKey, tx_hash
+from prosima.ledger.log.encoding import decode, encode, expect_map
 
 MAX_PAYLOAD = 1 << 20
 MAX_KEY = 64

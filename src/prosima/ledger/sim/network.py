@@ -26,9 +26,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.block import Block
-from prosima.ledger.byzantine import Adversary, FaultSchedule
-from prosima.ledger.consensus import (
+from prosima.ledger.consensus.erasure import ErasureCode
+from prosima.ledger.consensus.overlay import Overlay
+from prosima.ledger.consensus.placement import (
+    GftPlacement,
+    Placement,
+    RandomPlacement,
+    item_id,
+    make_placement,
+)
+from prosima.ledger.consensus.protocol import (
     PHASES,
     ConsensusContext,
     ConsensusNode,
@@ -37,16 +44,15 @@ from prosima.ledger.consensus import (
     Stalled,
     run_round,
 )
-from prosima.ledger.crypto import NodeKey
-from prosima.ledger.erasure import ErasureCode
-from prosima.ledger.overlay import Overlay
-from prosima.ledger.placement import GftPlacement, Placement, RandomPlacement, item_id, make_placement
-from prosima.ledger.registry import Registry
-from prosima.ledger.replica import FullReplica, PartialReplica, Replica
-from prosima.ledger.storage import StorageAccount
-from prosima.ledger.transport import LocalTransport, Transport
-from prosima.ledger.voting import VotingPower, max_faulty
-from prosima.ledger.workload import AnchorRequest
+from prosima.ledger.consensus.replica import FullReplica, PartialReplica, Replica
+from prosima.ledger.consensus.storage import StorageAccount
+from prosima.ledger.consensus.transport import LocalTransport, Transport
+from prosima.ledger.consensus.voting import VotingPower, max_faulty
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.sim.byzantine import Adversary, FaultSchedule
+from prosima.ledger.sim.workload import AnchorRequest
 
 SYSTEMS = ("gft", "random", "full")
 

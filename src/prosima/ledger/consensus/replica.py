@@ -13,14 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from prosima.ledger.block import Block, tx_leaf_hashes
-from prosima.ledger.crypto import block_hash
 from prosima.ledger.errors import StoreError
-from prosima.ledger.merkle import MerkleTree, root_hash
-from prosima.ledger.registry import Registry
-from prosima.ledger.store import Store
-from prosima.ledger.transaction import Transaction
-from prosima.ledger.verify import ChainState
+from prosima.ledger.log.block import Block, tx_leaf_hashes
+from prosima.ledger.log.crypto import block_hash
+from prosima.ledger.log.merkle import MerkleTree, root_hash
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.store import Store
+from prosima.ledger.log.transaction import Transaction
+from prosima.ledger.log.verify import ChainState
 
 
 class Replica(Protocol):

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from prosima.ledger.errors import KeyFileError
-from prosima.ledger.input_files import InputFileError, read_bounded
-from prosima.ledger.merkle import LEAF_PREFIX, NODE_PREFIX
+from prosima.ledger.log.input_files import InputFileError, read_bounded
+from prosima.ledger.log.merkle import LEAF_PREFIX, NODE_PREFIX
 
 TX_DOMAIN = b"\x02PROSIMA/tx/v1\x00"
 BLOCK_DOMAIN = b"\x03PROSIMA/block/v1\x00"

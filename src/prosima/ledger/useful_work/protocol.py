@@ -50,13 +50,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from prosima.ledger.block import Block
-from prosima.ledger.committee import Committee
-from prosima.ledger.crypto import NodeKey
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import decode, encode, expect_map
+from prosima.ledger.consensus.committee import Committee
 from prosima.ledger.errors import EncodingError, LedgerError
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import decode, encode, expect_map
+from prosima.ledger.log.registry import Registry
 
 POUW_KIND = "pouw.round"
 POUW_KEY = b"pouw.round"

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prosima.ledger.block import BlockHeader
 from prosima.ledger.errors import EncodingError, ProofError
-from prosima.ledger.hexjson import get_hex, get_int, require_fields
-from prosima.ledger.merkle import EMPTY_ROOT, HASH_SIZE
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.hexjson import get_hex, get_int, require_fields
+from prosima.ledger.log.merkle import EMPTY_ROOT, HASH_SIZE
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
 
 TREE_HEAD_FIELDS = ("height", "tree_size", "root_hash", "timestamp", "header", "certificate")
 

@@ -38,19 +38,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from prosima.ledger.block import Block, BlockHeader, build_header
-from prosima.ledger.crypto import SIGN_BLOCK, SIGN_TX, NodeKey, block_hash
+from prosima.ledger.consensus.messages import Commit, Decided, Prepare, Proposal, TxBatch
+from prosima.ledger.consensus.replica import Replica
+from prosima.ledger.consensus.transport import Contribution, Msg, Transport
+from prosima.ledger.consensus.voting import VotingPower
 from prosima.ledger.errors import EncodingError, LedgerError
-from prosima.ledger.messages import Commit, Decided, Prepare, Proposal, TxBatch
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.replica import Replica
-from prosima.ledger.transaction import Transaction
-from prosima.ledger.transport import Contribution, Msg, Transport
-from prosima.ledger.voting import VotingPower
+from prosima.ledger.log.block import Block, BlockHeader, build_header
+from prosima.ledger.log.crypto import SIGN_BLOCK, SIGN_TX, NodeKey, block_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.transaction import Transaction
 
 if TYPE_CHECKING:
-    from prosima.ledger.byzantine import Adversary
+    from prosima.ledger.sim.byzantine import Adversary
 
 V = TypeVar("V", Prepare, Commit)
 MAX_SKEW_US = 1_000_000

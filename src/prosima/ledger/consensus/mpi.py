@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from prosima.ledger.transport import Contribution, Msg, Split
+from prosima.ledger.consensus.transport import Contribution, Msg, Split
 from prosima.optional import require
 
 _LAUNCH_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")

@@ -10,9 +10,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from prosima.ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, node_id_of
-from prosima.ledger.encoding import decode, encode, expect_map
 from prosima.ledger.errors import EncodingError
+from prosima.ledger.log.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, node_id_of
+from prosima.ledger.log.encoding import decode, encode, expect_map
 
 
 def quorum_threshold(n: int) -> int:
@@ -109,6 +109,6 @@ class Registry:
     @classmethod
     def load(cls, path: str | Path) -> Registry:
         """Read a registry file (a regular file of at most 64 KiB: 1024 keys take 33 KiB)."""
-        from prosima.ledger.input_files import read_bounded
+        from prosima.ledger.log.input_files import read_bounded
 
         return cls.from_bytes(read_bounded(path, 64 << 10, "registry file"))

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from prosima.ledger.crypto import SIGNATURE_SIZE
-from prosima.ledger.encoding import decode, encode
 from prosima.ledger.errors import EncodingError
-from prosima.ledger.merkle import HASH_SIZE
+from prosima.ledger.log.crypto import SIGNATURE_SIZE
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.merkle import HASH_SIZE
 
 MAX_IDS = 1 << 16
 

@@ -39,9 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prosima.ledger.block import Block
-from prosima.ledger.byzantine import Adversary, FaultSchedule
-from prosima.ledger.consensus import (
+from prosima.ledger.consensus.overlay import Overlay
+from prosima.ledger.consensus.protocol import (
     PHASES,
     ConsensusContext,
     ConsensusNode,
@@ -50,18 +49,19 @@ from prosima.ledger.consensus import (
     RoundResult,
     run_round,
 )
-from prosima.ledger.crypto import SIGNATURE_SIZE, NodeKey
-from prosima.ledger.directory import Entry, Ledger
-from prosima.ledger.encoding import decode, encode
+from prosima.ledger.consensus.replica import PartialReplica
+from prosima.ledger.consensus.transport import LocalTransport, Msg, Transport
+from prosima.ledger.consensus.voting import VotingPower
 from prosima.ledger.errors import LedgerError
-from prosima.ledger.network import verifier_sets
-from prosima.ledger.overlay import Overlay
-from prosima.ledger.replica import PartialReplica
-from prosima.ledger.store import Store
-from prosima.ledger.transaction import Transaction, now_us
-from prosima.ledger.transport import LocalTransport, Msg, Transport
-from prosima.ledger.verify import ChainState
-from prosima.ledger.voting import VotingPower
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.crypto import SIGNATURE_SIZE, NodeKey
+from prosima.ledger.log.directory import Entry, Ledger
+from prosima.ledger.log.encoding import decode, encode
+from prosima.ledger.log.store import Store
+from prosima.ledger.log.transaction import Transaction, now_us
+from prosima.ledger.log.verify import ChainState
+from prosima.ledger.sim.byzantine import Adversary, FaultSchedule
+from prosima.ledger.sim.network import verifier_sets
 
 WRITER = 0
 STALE = -2  # the height a node reports when it must be rebuilt whatever the store's tip

@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from prosima.ledger.block import BlockHeader
-from prosima.ledger.crypto import SIGN_BLOCK, SIGNATURE_SIZE, NodeKey, block_hash
+from prosima.ledger.consensus.messages import Commit, Decided, Prepare, Proposal, TxBatch
+from prosima.ledger.consensus.transport import Contribution, Msg, Split
 from prosima.ledger.errors import EncodingError
-from prosima.ledger.messages import Commit, Decided, Prepare, Proposal, TxBatch
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.transaction import Transaction
-from prosima.ledger.transport import Contribution, Msg, Split
+from prosima.ledger.log.block import BlockHeader
+from prosima.ledger.log.crypto import SIGN_BLOCK, SIGNATURE_SIZE, NodeKey, block_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.transaction import Transaction
 
 if TYPE_CHECKING:
-    from prosima.ledger.consensus import ConsensusNode
+    from prosima.ledger.consensus.protocol import ConsensusNode
 
 
 class Behaviour(StrEnum):

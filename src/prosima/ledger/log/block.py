@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prosima.ledger.crypto import NODE_ID_SIZE, NodeKey, block_hash
-from prosima.ledger.encoding import decode, encode, expect_map
 from prosima.ledger.errors import EncodingError
-from prosima.ledger.merkle import HASH_SIZE, MerkleTree, leaf_hash, root_hash
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.transaction import Transaction
+from prosima.ledger.log.crypto import NODE_ID_SIZE, NodeKey, block_hash
+from prosima.ledger.log.encoding import decode, encode, expect_map
+from prosima.ledger.log.merkle import HASH_SIZE, MerkleTree, leaf_hash, root_hash
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.transaction import Transaction
 
 GENESIS_PREV = bytes(HASH_SIZE)
 

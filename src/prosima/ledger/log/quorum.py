@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from prosima.ledger.crypto import NODE_ID_SIZE, SIGN_BLOCK, SIGNATURE_SIZE, NodeKey
-from prosima.ledger.encoding import decode, encode, expect_map
 from prosima.ledger.errors import EncodingError, ProofError
-from prosima.ledger.fault import FaultKind
-from prosima.ledger.hexjson import get_hex, require_fields
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.crypto import NODE_ID_SIZE, SIGN_BLOCK, SIGNATURE_SIZE, NodeKey
+from prosima.ledger.log.encoding import decode, encode, expect_map
+from prosima.ledger.log.fault import FaultKind
+from prosima.ledger.log.hexjson import get_hex, require_fields
+from prosima.ledger.log.registry import Registry
 
 MAX_SIGNERS = 1024  # the registry's own limit on nodes
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from prosima.ledger.registry import quorum_threshold
+from prosima.ledger.log.registry import quorum_threshold
 
 Rule = Literal["count", "degree-capped", "degree"]
 RULES: tuple[str, ...] = ("count", "degree-capped", "degree")

@@ -11,11 +11,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from prosima.ledger.crypto import CHECKPOINT_DOMAIN, NODE_ID_SIZE, SIGN_CHECKPOINT, SIGNATURE_SIZE, NodeKey
-from prosima.ledger.encoding import decode, encode, expect_map
 from prosima.ledger.errors import EncodingError
-from prosima.ledger.merkle import HASH_SIZE
-from prosima.ledger.registry import Registry
+from prosima.ledger.log.crypto import (
+    CHECKPOINT_DOMAIN,
+    NODE_ID_SIZE,
+    SIGN_CHECKPOINT,
+    SIGNATURE_SIZE,
+    NodeKey,
+)
+from prosima.ledger.log.encoding import decode, encode, expect_map
+from prosima.ledger.log.merkle import HASH_SIZE
+from prosima.ledger.log.registry import Registry
 
 EMPTY_DIGEST = bytes(HASH_SIZE)
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.directory import Ledger
 from prosima.ledger.errors import LedgerError, ProofError
-from prosima.ledger.hexjson import get_hex, loads, require_fields
-from prosima.ledger.input_files import read_bounded
-from prosima.ledger.proof import consistency_problems
-from prosima.ledger.registry import Registry
-from prosima.ledger.tree_head import SignedTreeHead
+from prosima.ledger.log.directory import Ledger
+from prosima.ledger.log.hexjson import get_hex, loads, require_fields
+from prosima.ledger.log.input_files import read_bounded
+from prosima.ledger.log.proof import consistency_problems
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.tree_head import SignedTreeHead
 
-WITNESS = "prosima.ledger.witness"
+WITNESS = "prosima.ledger.log.witness"
 MAX_STATE = 64 << 20
 
 

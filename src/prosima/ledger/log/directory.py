@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.block import Block
-from prosima.ledger.crypto import NodeKey
 from prosima.ledger.errors import KeyFileError, LedgerError, StoreError
-from prosima.ledger.proof import consistency_document, inclusion_document
-from prosima.ledger.quorum import QuorumCertificate
-from prosima.ledger.registry import Registry
-from prosima.ledger.store import Store, VerifyMode
-from prosima.ledger.transaction import Transaction, TxKind, now_us
-from prosima.ledger.tree_head import SignedTreeHead
-from prosima.ledger.verify import ChainReport
+from prosima.ledger.log.block import Block
+from prosima.ledger.log.crypto import NodeKey
+from prosima.ledger.log.proof import consistency_document, inclusion_document
+from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.store import Store, VerifyMode
+from prosima.ledger.log.transaction import Transaction, TxKind, now_us
+from prosima.ledger.log.tree_head import SignedTreeHead
+from prosima.ledger.log.verify import ChainReport
 
 KEYS_DIR = "keys"
 REGISTRY_FILE = "registry.cbor"

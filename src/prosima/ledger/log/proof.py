@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prosima.ledger.crypto import NODE_ID_SIZE, PUBLIC_KEY_SIZE, SIGN_TX, node_id_of
 from prosima.ledger.errors import EncodingError, ProofError
-from prosima.ledger.hexjson import get_hex, get_hex_list, get_int, loads, parse_hex, require_fields
-from prosima.ledger.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
-from prosima.ledger.quorum import MAX_SIGNERS
-from prosima.ledger.registry import Registry
-from prosima.ledger.transaction import Transaction
-from prosima.ledger.tree_head import SignedTreeHead
+from prosima.ledger.log.crypto import NODE_ID_SIZE, PUBLIC_KEY_SIZE, SIGN_TX, node_id_of
+from prosima.ledger.log.hexjson import get_hex, get_hex_list, get_int, loads, parse_hex, require_fields
+from prosima.ledger.log.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
+from prosima.ledger.log.quorum import MAX_SIGNERS
+from prosima.ledger.log.registry import Registry
+from prosima.ledger.log.transaction import Transaction
+from prosima.ledger.log.tree_head import SignedTreeHead
 
 INCLUSION = "prosima.ledger.inclusion-proof"
 CONSISTENCY = "prosima.ledger.consistency-proof"

@@ -1,0 +1,1 @@
+"""How nodes agree on the next block: overlay, placement, voting, rounds, transport, storage, committee."""

@@ -1,0 +1,1 @@
+"""The append-only log: encoding, keys, Merkle trees, transactions, blocks, store, proofs, tree heads."""
