@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
-from prosima.imaging.corruption import CORRUPTIONS, corrupt
+from prosima.imaging.corruption import CORRUPTIONS, corrupt, gaussian_noise, replay_corruption
 from prosima.imaging.validation import ImageError
 
 
@@ -55,6 +57,75 @@ def test_a_range_is_sampled_and_the_sample_recorded(image):
     assert np.std(out.image - image) == pytest.approx(s, rel=0.05)
     again = corrupt(image, "gaussian", seed=11, sigma=s)  # replaying the record gives the same noise level
     assert again.record["sigma"] == s
+    assert np.array_equal(again.image, out.image)  # and the same noise: the range draw is a stream apart
+
+
+RANGES = {
+    "gaussian": {"sigma": (0.01, 0.1)},
+    "rician": {"sigma": (0.01, 0.1)},
+    "salt_and_pepper": {"amount": (0.01, 0.2)},
+    "jpeg": {"quality": (10, 60)},
+    "blur": {"sigma": (0.5, 2.5)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+def test_a_call_with_the_recorded_values_gives_the_same_pixels(name, image):
+    sampled = corrupt(image, name, seed=3, **RANGES[name])
+    fixed = {key: sampled.record[key] for key in RANGES[name]}
+    again = corrupt(image, name, seed=3, **fixed)
+    assert np.array_equal(again.image, sampled.image) and again.record == sampled.record
+
+
+def test_the_issue_example_replays_exactly(image):
+    sampled = gaussian_noise(image, sigma=(0.01, 0.1), seed=3)
+    assert np.array_equal(
+        corrupt(image, "gaussian", seed=3, sigma=sampled.record["sigma"]).image, sampled.image
+    )
+    assert np.array_equal(replay_corruption(image, sampled.record).image, sampled.image)
+
+
+def test_fixed_parameter_noise_is_drawn_from_the_seed_alone(image):
+    """The noise of a fixed-parameter call is ``default_rng(seed)``'s: what it was before ranges were
+    sampled apart, so benchmarks and training data seeded this way draw the noise they drew."""
+    want = image + np.random.default_rng(5).normal(0.0, 0.05, image.shape).astype(np.float32)
+    assert np.array_equal(corrupt(image, "gaussian", seed=5, sigma=0.05).image, want)
+
+
+def test_records_are_json_and_replay_after_a_round_trip(image):
+    for name in sorted(CORRUPTIONS):
+        sampled = corrupt(image, name, seed=9, **PARAMS[name])
+        stored = json.loads(json.dumps(sampled.record))
+        again = replay_corruption(image, stored)
+        assert np.array_equal(again.image, sampled.image), name
+        assert again.record == stored, name
+
+
+def test_a_stored_record_of_the_earlier_format_replays(image):
+    stored = {"corruption": "rician", "seed": 4, "sigma": 0.05}
+    assert np.array_equal(replay_corruption(image, stored).image, corrupt(image, "rician", seed=4).image)
+    stored = {"corruption": "mask", "seed": 0, "n_rects": 1, "rects": [[2, 3, 4, 5]], "fill": 0.0}
+    out = replay_corruption(image, stored).image
+    assert (out[2:6, 3:8] == 0).all() and np.count_nonzero(out != image) == 20
+
+
+@pytest.mark.parametrize(
+    ("record", "msg"),
+    [
+        ({"corruption": "nope", "seed": 0}, "unknown corruption 'nope'"),
+        ({"seed": 0, "sigma": 0.1}, "lacks 'corruption'"),
+        ({"corruption": "gaussian", "seed": 0, "clip": False}, "lacks 'sigma'"),
+        ({"corruption": "gaussian", "seed": -1, "sigma": 0.1, "clip": False}, "seed must be"),
+        ({"corruption": "gaussian", "seed": 0, "sigma": "0.1", "clip": False}, "sigma must be a finite"),
+        ({"corruption": "blur", "seed": 0, "sigma": -1.0}, "blur sigma must be >= 0"),
+        ({"corruption": "jpeg", "seed": 0, "quality": 20.5}, "quality must be a whole number"),
+        ({"corruption": "mask", "seed": 0, "n_rects": 1, "rects": [[60, 0, 8, 8]], "fill": 0.0}, "outside"),
+        ({"corruption": "mask", "seed": 0, "n_rects": 1, "rects": [[0, 0, 8]], "fill": 0.0}, "four whole"),
+    ],
+)
+def test_bad_records_are_refused(image, record, msg):
+    with pytest.raises(ImageError, match=msg):
+        replay_corruption(image, record)
 
 
 def test_rician_is_biased_upwards_in_the_dark():
@@ -101,3 +172,7 @@ def test_bad_images_are_refused(image):
         corrupt(bad, "gaussian")
     with pytest.raises(ImageError, match="1-D"):
         corrupt(np.zeros(10), "gaussian")
+    with pytest.raises(ImageError, match="expected a 2-D array"):
+        corrupt(np.stack([image, image]), "jpeg")
+    with pytest.raises(ImageError, match="seed must be a non-negative integer"):
+        corrupt(image, "gaussian", seed=-3)

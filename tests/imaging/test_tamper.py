@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
-from prosima.imaging.tamper import TAMPERS, changed_bbox, tamper
+from prosima.imaging.tamper import TAMPERS, changed_bbox, replay_tamper, tamper
 from prosima.imaging.validation import ImageError
 
 SEEDS = range(40)
@@ -128,3 +130,36 @@ def test_helper_and_refusals():
         tamper(IMAGES["brain256"], "rescale_intensity", factor=1.0)
     with pytest.raises(ImageError, match="unchanged"):
         tamper(IMAGES["binary97x131"], "rescale_intensity", factor=1.2)
+
+
+@pytest.mark.parametrize("image_name", sorted(IMAGES))
+@pytest.mark.parametrize("name", sorted(TAMPERS))
+def test_the_record_replays_exactly_after_json(name, image_name):
+    image = IMAGES[image_name]
+    for seed in range(5):
+        t = tamper(image, name, seed)
+        stored = json.loads(json.dumps(t.record))
+        again = replay_tamper(image, stored)
+        assert np.array_equal(again.array, t.array), (name, seed)
+        assert json.loads(json.dumps(again.record)) == stored
+
+
+def test_a_stored_record_replays_and_names_what_does_not_fit():
+    image = IMAGES["brain256"]
+    stored = {"name": "erase", "seed": 0, "params": {"size": 4, "corner": [120, 120], "fill": 0.0}}
+    out = replay_tamper(image, stored).array
+    assert (out[120:124, 120:124] == 0).all() and np.array_equal(out[:120], image[:120])
+    with pytest.raises(ImageError, match="does not fit"):
+        replay_tamper(image, {**stored, "params": {"size": 4, "corner": [254, 0], "fill": 0.0}})
+    with pytest.raises(ImageError, match="lacks 'params'"):
+        replay_tamper(image, {"name": "erase", "seed": 0})
+    with pytest.raises(ImageError, match="unknown tamper 'nope'"):
+        replay_tamper(image, {"name": "nope", "seed": 0, "params": {}})
+    t = tamper(image, "one_pixel", 3)
+    with pytest.raises(ImageError, match="spanning"):  # made from another image
+        replay_tamper(image * 0.5, t.record)
+    moved = {**t.record, "params": {**t.record["params"], "old": t.record["params"]["old"] + 1}}
+    with pytest.raises(ImageError, match="the record says"):
+        replay_tamper(image, moved)
+    with pytest.raises(ImageError, match="seed must be"):
+        tamper(image, "erase", -1)

@@ -5,16 +5,22 @@ and gives whole-numbered output for whole-numbered input (so an 8-bit image save
 8-bit PNG). "Content" is where the image exceeds its minimum (the background). Each record names
 the tamper, its seed and parameters, the ``region`` it aimed at and the ``bbox`` of the pixels that
 actually changed, both as half-open ``(row0, row1, col0, col1)`` (slice bounds).
+
+Each tamper first samples where and how much from the image with ``numpy.random.default_rng(seed)``,
+then applies what it sampled: the record's ``params`` hold all of it, so ``replay_tamper(image,
+record)`` rebuilds the output pixel for pixel without drawing anything. A record is JSON-ready (a
+pair may come back from JSON as a list; replay takes either).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from prosima.imaging.record_fields import check_seed, entry, number, number_pair, whole, whole_pair
 from prosima.imaging.validation import ImageError, check_image
 
 Box = tuple[int, int, int, int]
@@ -58,7 +64,9 @@ def changed_bbox(before: np.ndarray, after: np.ndarray) -> Box | None:
     return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
 
 
-def _finish(name: str, seed: int, src: _Input, out: np.ndarray, region: Box, **params: Any) -> Tampered:
+def _finish(
+    name: str, seed: int, src: _Input, out: np.ndarray, region: Box, params: Mapping[str, Any]
+) -> Tampered:
     """Round (whole-numbered input), clip to the input's range, and record what changed."""
     if src.whole:
         out = np.round(out)
@@ -69,7 +77,7 @@ def _finish(name: str, seed: int, src: _Input, out: np.ndarray, region: Box, **p
     record = {
         "name": name,
         "seed": int(seed),
-        "params": params,
+        "params": dict(params),
         "region": tuple(int(v) for v in region),
         "bbox": bbox,
         "n_changed": int(np.count_nonzero(src.img != out)),
@@ -101,9 +109,114 @@ def _window_at(p: tuple[int, int], s: int, shape: tuple[int, ...]) -> tuple[int,
     )
 
 
+# ------------------------------------------------------------------ apply: the deterministic operations
+# Each takes the prepared input and the params of a record and returns the unrounded output and the
+# region it aimed at; _finish rounds, clips and records.
+
+
+def _inside(corner: tuple[int, int], s: int, src: _Input, what: str) -> tuple[int, int]:
+    """``corner`` of an s x s square that lies inside the image, or ImageError."""
+    h, w = src.img.shape
+    if not (s >= 1 and 0 <= corner[0] <= h - s and 0 <= corner[1] <= w - s):
+        raise ImageError(f"{what}: a {s}x{s} square at {corner} does not fit a {h}x{w} image")
+    return corner
+
+
+def _apply_one_pixel(src: _Input, params: Mapping[str, Any]) -> tuple[np.ndarray, Box]:
+    what = "one_pixel record params"
+    r, c = _inside(whole_pair(params, "pixel", what), 1, src, what)
+    old, new = number(params, "old", what), number(params, "new", what)
+    if float(src.img[r, c]) != old:
+        raise ImageError(f"{what}: pixel {(r, c)} is {float(src.img[r, c])} here, the record says {old}")
+    out = src.img.copy()
+    out[r, c] = new
+    return out, (r, r + 1, c, c + 1)
+
+
+def _apply_copy_move(src: _Input, params: Mapping[str, Any]) -> tuple[np.ndarray, Box]:
+    what = "copy_move record params"
+    s = whole(params, "size", what)
+    ar, ac = _inside(whole_pair(params, "source", what), s, src, what)
+    br, bc = _inside(whole_pair(params, "target", what), s, src, what)
+    out = src.img.copy()
+    out[br : br + s, bc : bc + s] = src.img[ar : ar + s, ac : ac + s]
+    return out, (br, br + s, bc, bc + s)
+
+
+def _apply_lesion_blob(src: _Input, params: Mapping[str, Any]) -> tuple[np.ndarray, Box]:
+    what = "lesion_blob record params"
+    r, c = _inside(whole_pair(params, "centre", what), 1, src, what)
+    radius, sigma = number(params, "radius", what), number(params, "sigma", what)
+    amplitude = number(params, "amplitude", what)
+    if radius <= 0 or sigma <= 0:
+        raise ImageError(f"{what}: radius and sigma must be > 0, got {radius}, {sigma}")
+    h, w = src.img.shape
+    yy, xx = np.ogrid[:h, :w]
+    d2 = (yy - r) ** 2 + (xx - c) ** 2
+    blob = np.where(d2 <= (2.0 * radius) ** 2, np.exp(-d2 / (2.0 * sigma**2)), 0.0)
+    reach = int(np.ceil(2.0 * radius))
+    region = (max(0, r - reach), min(h, r + reach + 1), max(0, c - reach), min(w, c + reach + 1))
+    return src.img + amplitude * blob, region
+
+
+def _apply_erase(src: _Input, params: Mapping[str, Any]) -> tuple[np.ndarray, Box]:
+    what = "erase record params"
+    s = whole(params, "size", what)
+    r, c = _inside(whole_pair(params, "corner", what), s, src, what)
+    out = src.img.copy()
+    out[r : r + s, c : c + s] = number(params, "fill", what)
+    return out, (r, r + s, c, c + s)
+
+
+def _apply_rescale_intensity(src: _Input, params: Mapping[str, Any]) -> tuple[np.ndarray, Box]:
+    what = "rescale_intensity record params"
+    factor, about = number(params, "factor", what), number(params, "about", what)
+    if factor <= 0 or factor == 1:
+        raise ImageError(f"factor must be > 0 and != 1, got {factor}")
+    scaled = about + (src.img.astype(np.float64) - about) * factor
+    if src.whole and np.array_equal(np.clip(np.round(scaled), src.lo, src.hi), src.img):
+        scaled = np.floor(scaled) if factor < 1 else np.ceil(scaled)
+    h, w = src.img.shape
+    return scaled, (0, h, 0, w)
+
+
+_APPLY: dict[str, Callable[[_Input, Mapping[str, Any]], tuple[np.ndarray, Box]]] = {
+    "one_pixel": _apply_one_pixel,
+    "copy_move": _apply_copy_move,
+    "lesion_blob": _apply_lesion_blob,
+    "erase": _apply_erase,
+    "rescale_intensity": _apply_rescale_intensity,
+}
+
+
+def _apply(name: str, seed: int, src: _Input, params: Mapping[str, Any]) -> Tampered:
+    out, region = _APPLY[name](src, params)
+    return _finish(name, seed, src, out, region, params)
+
+
+def replay_tamper(image: np.ndarray, record: Mapping[str, Any]) -> Tampered:
+    """Apply the tamper ``record`` describes to ``image`` (the one it was made from) again, pixel-exact."""
+    name = entry(record, "name", "a tamper record")
+    if not isinstance(name, str) or name not in _APPLY:
+        raise ImageError(f"unknown tamper {name!r} in the record; choose from {sorted(_APPLY)}")
+    what = f"{name} record"
+    seed = check_seed(entry(record, "seed", what))
+    params = entry(record, "params", what)
+    if not isinstance(params, Mapping):
+        raise ImageError(f"{what}: params must be a mapping, got {type(params).__name__}")
+    src = _prepare(image)
+    if "value_range" in record and number_pair(record, "value_range", what) != (src.lo, src.hi):
+        lo, hi = number_pair(record, "value_range", what)
+        raise ImageError(f"{what} was made from an image spanning [{lo}, {hi}], not [{src.lo}, {src.hi}]")
+    return _apply(name, seed, src, params)
+
+
+# ------------------------------------------------------------------ sample, then apply
+
+
 def one_pixel(image: np.ndarray, seed: int = 0) -> Tampered:
     """Move one content pixel by a quarter to a half of the image's range, towards the farther bound."""
-    src = _prepare(image)
+    src, seed = _prepare(image), check_seed(seed)
     rng = np.random.default_rng(seed)
     r, c = _pick(src.content, rng)
     v, span = float(src.img[r, c]), src.hi - src.lo
@@ -111,14 +224,12 @@ def one_pixel(image: np.ndarray, seed: int = 0) -> Tampered:
     if src.whole:  # whole steps, at least one; floor keeps it within the room on the farther side
         delta = max(1.0, float(np.floor(delta)))
     new = v - delta if v - src.lo >= src.hi - v else v + delta
-    out = src.img.copy()
-    out[r, c] = new
-    return _finish("one_pixel", seed, src, out, (r, r + 1, c, c + 1), pixel=(r, c), old=v, new=new)
+    return _apply("one_pixel", seed, src, {"pixel": (r, c), "old": v, "new": new})
 
 
 def copy_move(image: np.ndarray, seed: int = 0, size: int = 32) -> Tampered:
     """Copy a ``size`` x ``size`` square centred on content onto another place of the image."""
-    src = _prepare(image)
+    src, seed = _prepare(image), check_seed(seed)
     rng = np.random.default_rng(seed)
     h, w = src.img.shape
     s = _side(size, src.img.shape)
@@ -140,11 +251,7 @@ def copy_move(image: np.ndarray, seed: int = 0, size: int = 32) -> Tampered:
         b = (0, 0)
         pair = next((a, b) for a in np.ndindex(h - s + 1, w - s + 1) if differs(a, b))
     (ar, ac), (br, bc) = pair
-    out = src.img.copy()
-    out[br : br + s, bc : bc + s] = src.img[ar : ar + s, ac : ac + s]
-    return _finish(
-        "copy_move", seed, src, out, (br, br + s, bc, bc + s), size=s, source=(ar, ac), target=(br, bc)
-    )
+    return _apply("copy_move", seed, src, {"size": s, "source": (int(ar), int(ac)), "target": (br, bc)})
 
 
 def lesion_blob(image: np.ndarray, seed: int = 0, radius: float = 6.0, contrast: float = 0.5) -> Tampered:
@@ -155,37 +262,32 @@ def lesion_blob(image: np.ndarray, seed: int = 0, radius: float = 6.0, contrast:
     """
     if radius <= 0 or contrast <= 0:
         raise ImageError(f"radius and contrast must be > 0, got {radius}, {contrast}")
-    src = _prepare(image)
+    src, seed = _prepare(image), check_seed(seed)
     rng = np.random.default_rng(seed)
     room = src.img < src.hi
     centre_mask = src.content & room
     if not centre_mask.any():  # saturated content (a binary image): use its rim, or any dark pixel
         centre_mask = room
-    r, c = _pick(centre_mask, rng)
-    sigma = radius / 2.0
-    yy, xx = np.ogrid[: src.img.shape[0], : src.img.shape[1]]
-    d2 = (yy - r) ** 2 + (xx - c) ** 2
-    blob = np.where(d2 <= (2.0 * radius) ** 2, np.exp(-d2 / (2.0 * sigma**2)), 0.0)
     amplitude = contrast * (src.hi - src.lo)
     if src.whole:  # a whole-numbered centre must rise by at least one level after rounding
         amplitude = max(amplitude, 1.0)
-    out = src.img + amplitude * blob
-    reach = int(np.ceil(2.0 * radius))
-    h, w = src.img.shape
-    region = (max(0, r - reach), min(h, r + reach + 1), max(0, c - reach), min(w, c + reach + 1))
-    params = {"centre": (r, c), "radius": float(radius), "sigma": sigma, "contrast": float(contrast)}
-    return _finish("lesion_blob", seed, src, out, region, **params, amplitude=float(amplitude))
+    params = {
+        "centre": _pick(centre_mask, rng),
+        "radius": float(radius),
+        "sigma": radius / 2.0,
+        "contrast": float(contrast),
+        "amplitude": float(amplitude),
+    }
+    return _apply("lesion_blob", seed, src, params)
 
 
 def erase(image: np.ndarray, seed: int = 0, size: int = 24) -> Tampered:
     """Set a ``size`` x ``size`` square holding a content pixel to the background (the minimum)."""
-    src = _prepare(image)
+    src, seed = _prepare(image), check_seed(seed)
     rng = np.random.default_rng(seed)
     s = _side(size, src.img.shape)
-    r, c = _window_at(_pick(src.content, rng), s, src.img.shape)
-    out = src.img.copy()
-    out[r : r + s, c : c + s] = src.lo
-    return _finish("erase", seed, src, out, (r, r + s, c, c + s), size=s, corner=(r, c), fill=src.lo)
+    corner = _window_at(_pick(src.content, rng), s, src.img.shape)
+    return _apply("erase", seed, src, {"size": s, "corner": corner, "fill": src.lo})
 
 
 def rescale_intensity(image: np.ndarray, seed: int = 0, factor: float = 0.9) -> Tampered:
@@ -198,12 +300,8 @@ def rescale_intensity(image: np.ndarray, seed: int = 0, factor: float = 0.9) -> 
     """
     if factor <= 0 or factor == 1:
         raise ImageError(f"factor must be > 0 and != 1, got {factor}")
-    src = _prepare(image)
-    scaled = src.lo + (src.img.astype(np.float64) - src.lo) * factor
-    if src.whole and np.array_equal(np.clip(np.round(scaled), src.lo, src.hi), src.img):
-        scaled = np.floor(scaled) if factor < 1 else np.ceil(scaled)
-    h, w = src.img.shape
-    return _finish("rescale_intensity", seed, src, scaled, (0, h, 0, w), factor=float(factor), about=src.lo)
+    src, seed = _prepare(image), check_seed(seed)
+    return _apply("rescale_intensity", seed, src, {"factor": float(factor), "about": src.lo})
 
 
 TAMPERS: dict[str, Callable[..., Tampered]] = {
