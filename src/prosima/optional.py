@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from prosima.errors import InputError
 
-class MissingExtraError(ImportError):
+
+class MissingExtraError(InputError, ImportError):
     """An optional dependency is not installed."""
 
 

@@ -43,12 +43,12 @@ def _errors() -> tuple[type[BaseException], ...]:
     from prosima.ledger.errors import LedgerError
     from prosima.watermark.classifier import ModelFileError
     from prosima.watermark.data import DataError
-    from prosima.watermark.key import KeyFileError
+    from prosima.watermark.key import WatermarkKeyFileError
     from prosima.watermark.verify import ModelOutputError
 
     return (
         DataError,
-        KeyFileError,
+        WatermarkKeyFileError,
         ModelFileError,
         ModelOutputError,
         LedgerError,

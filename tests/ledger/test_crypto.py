@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from prosima.ledger.errors import KeyFileError
+from prosima.ledger.errors import NodeKeyFileError
 from prosima.ledger.log.crypto import (
     BLOCK_DOMAIN,
     HASH_DOMAINS,
@@ -32,7 +32,7 @@ def test_key_file_is_0600_and_round_trips(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = NodeKey.load(path)
     assert loaded.public_key == key.public_key and loaded.node_id == key.node_id
-    with pytest.raises(KeyFileError, match="already exists"):
+    with pytest.raises(NodeKeyFileError, match="already exists"):
         key.save(path)
 
 
@@ -41,7 +41,7 @@ def test_key_file_readable_by_others_is_refused(tmp_path, mode):
     path = tmp_path / "n.key"
     NodeKey.generate().save(path)
     os.chmod(path, mode)
-    with pytest.raises(KeyFileError, match="chmod 600"):
+    with pytest.raises(NodeKeyFileError, match="chmod 600"):
         NodeKey.load(path)
 
 
@@ -49,9 +49,9 @@ def test_garbage_key_files_are_refused(tmp_path):
     path = tmp_path / "bad.key"
     path.write_bytes(b"not a key")
     os.chmod(path, 0o600)
-    with pytest.raises(KeyFileError, match="not a PEM"):
+    with pytest.raises(NodeKeyFileError, match="not a PEM"):
         NodeKey.load(path)
-    with pytest.raises(KeyFileError, match="does not exist"):
+    with pytest.raises(NodeKeyFileError, match="does not exist"):
         NodeKey.load(tmp_path / "missing.key")
 
 

@@ -1,4 +1,4 @@
-"""A node key file damaged by one byte is refused with a ``KeyFileError`` naming the file, whatever the
+"""A node key file damaged by one byte is refused with a ``NodeKeyFileError`` naming the file, whatever the
 PEM parser makes of it (bad base64, unknown algorithm, invalid key bytes, another key type), and the
 commands that open the ledger print that error cleanly: no traceback."""
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from prosima.cli import app
 from prosima.imaging.io import write_png
-from prosima.ledger.errors import KeyFileError
+from prosima.ledger.errors import NodeKeyFileError
 from prosima.ledger.log.crypto import NodeKey
 
 runner = CliRunner()
@@ -55,7 +55,7 @@ def test_every_damaged_key_is_a_key_file_error_or_another_key(ledger, tmp_path):
         path.chmod(0o600)
         try:
             key = NodeKey.load(path)
-        except KeyFileError as exc:
+        except NodeKeyFileError as exc:
             refused += 1
             assert f"key file {path} " in str(exc) and "\n" not in str(exc)
         else:  # a flip inside the private seed is another valid key: the registry refuses it

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from prosima.cli import app
-from prosima.ledger.errors import KeyFileError, StoreError
+from prosima.ledger.errors import NodeKeyFileError, StoreError
 from prosima.ledger.log.block import Block
 from prosima.ledger.log.directory import Entry, Ledger
 from prosima.ledger.log.tree_head import SignedTreeHead
@@ -40,7 +40,7 @@ def _blocks(path) -> int:
 def test_two_nodes_sharing_a_key_are_refused_and_nothing_is_written(ledger_path):
     for other in ("node-01.key", "node-02.key"):
         shutil.copy2(ledger_path / "keys" / "node-00.key", ledger_path / "keys" / other)
-    with pytest.raises(KeyFileError, match="hold the same node key"):
+    with pytest.raises(NodeKeyFileError, match="hold the same node key"):
         Ledger.open(ledger_path)
     r = run("append", "-d", ledger_path, input="below quorum")
     assert r.exit_code == 2 and "hold the same node key" in r.output

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from prosima.models.model_card import sha256_file
-from prosima.watermark.key import KeyFileError, WatermarkKey, load_key
+from prosima.watermark.key import WatermarkKey, WatermarkKeyFileError, load_key
 
 
 def _body(tmp_path):
@@ -36,10 +36,10 @@ def test_round_trip_and_digest(tmp_path):
     again.check_files(path)
     assert WatermarkKey(**(_body(tmp_path) | {"target": 0})).digest() != key.digest()
     (tmp_path / "queries.npz").write_bytes(b"changed")
-    with pytest.raises(KeyFileError, match=r"files\.queries.*does not match"):
+    with pytest.raises(WatermarkKeyFileError, match=r"files\.queries.*does not match"):
         again.check_files(path)
     (tmp_path / "queries.npz").unlink()
-    with pytest.raises(KeyFileError, match=r"files\.queries.*missing"):
+    with pytest.raises(WatermarkKeyFileError, match=r"files\.queries.*missing"):
         again.check_files(path)
 
 
@@ -67,7 +67,7 @@ def test_round_trip_and_digest(tmp_path):
 def test_malformed_fields_are_named(tmp_path, change, message):
     path = tmp_path / "key.json"
     path.write_text(json.dumps(_body(tmp_path) | change))
-    with pytest.raises(KeyFileError, match=message):
+    with pytest.raises(WatermarkKeyFileError, match=message):
         load_key(path)
 
 
@@ -75,13 +75,13 @@ def test_missing_field_and_bad_json(tmp_path):
     body = _body(tmp_path)
     del body["seeds"]
     (tmp_path / "a.json").write_text(json.dumps(body))
-    with pytest.raises(KeyFileError, match="'seeds' is missing"):
+    with pytest.raises(WatermarkKeyFileError, match="'seeds' is missing"):
         load_key(tmp_path / "a.json")
     (tmp_path / "b.json").write_text("{not json")
-    with pytest.raises(KeyFileError, match="not JSON"):
+    with pytest.raises(WatermarkKeyFileError, match="not JSON"):
         load_key(tmp_path / "b.json")
     (tmp_path / "c.json").write_text("[]")
-    with pytest.raises(KeyFileError, match="JSON object"):
+    with pytest.raises(WatermarkKeyFileError, match="JSON object"):
         load_key(tmp_path / "c.json")
-    with pytest.raises(KeyFileError, match="no key file"):
+    with pytest.raises(WatermarkKeyFileError, match="no key file"):
         load_key(tmp_path / "none.json")

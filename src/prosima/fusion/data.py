@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from prosima.errors import InputError
 from prosima.fusion.colour import rgb_to_ycbcr
 from prosima.imaging.limits import open_pillow
 from prosima.imaging.validation import ImageReadError
@@ -24,7 +25,7 @@ PAIRS = {"ct": ("CT-MRI", "CT"), "pet": ("PET-MRI", "PET"), "spect": ("SPECT-MRI
 COLOUR = {"ct": False, "pet": True, "spect": True}
 
 
-class FusionDataError(ValueError):
+class FusionDataError(InputError, ValueError):
     """A pair or data set that is missing, mismatched or not in the expected form."""
 
 

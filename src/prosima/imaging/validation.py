@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from prosima.errors import InputError
 
-class ImageError(ValueError):
+
+class ImageError(InputError, ValueError):
     """An image (file or array) is unusable; the message names the source and the problem."""
 
 

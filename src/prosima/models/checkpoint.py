@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prosima.errors import InputError
 from prosima.models.encoder import SemanticEncoder, build_encoder
 from prosima.models.unet import HybridUNet, build_generator
 
@@ -23,7 +24,7 @@ CHECKPOINT_FORMAT = "prosima.checkpoint.v1"
 MODEL_KINDS = ("encoder", "generator")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError, RuntimeError):
     """A checkpoint that is missing, unreadable or not what was asked for."""
 
 

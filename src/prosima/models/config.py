@@ -34,7 +34,10 @@ VARIANT_METHOD = {
 }
 
 
-class ConfigError(ValueError):
+from prosima.errors import InputError
+
+
+class ConfigError(InputError, ValueError):
     """A config file or override that cannot be used."""
 
 

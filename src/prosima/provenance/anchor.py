@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prosima.errors import InputError
 from prosima.imaging.io import LoadedImage, read_input
 from prosima.ledger.log.block import Block
 from prosima.ledger.log.directory import Entry
@@ -40,7 +41,7 @@ from prosima.provenance.records import SOURCE_KEYS, AnchorRecord
 from prosima.provenance.site_key import SiteKey, instance_of
 
 
-class AnchorError(ValueError):
+class AnchorError(InputError, ValueError):
     """An image that cannot be anchored; nothing was committed."""
 
 

@@ -14,13 +14,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from prosima.errors import InputError
 from prosima.ledger.log.crypto import NodeKey, node_id_of, verify_signature
 from prosima.ledger.log.registry import Registry
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(InputError, ValueError):
     """An envelope that is malformed, of another payload type, or signed by no key given."""
 
 

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prov.model import PROV_TYPE, Namespace, ProvDocument
 
 import prosima
+from prosima.errors import InputError
 from prosima.optional import require
 from prosima.provenance.records import AnchorRecord, RestorationRecord
 
@@ -65,7 +66,7 @@ INGREDIENT_FORMATS = {
 CERT_FILES = {"ca": "ca.pem", "chain": "signer-chain.pem", "key": "signer.key"}
 
 
-class ExportError(ValueError):
+class ExportError(InputError, ValueError):
     """Records that do not belong together, or an export that cannot be made."""
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from prosima.errors import Refused
 from prosima.models.fingerprint import compute_fingerprints
 from prosima.provenance.context import Pool, Provenance
 from prosima.provenance.index import Indexed
@@ -41,7 +42,7 @@ SHOWN = 3  # candidates named in a refusal
 PROBES = 3  # slices of a volume that choose the range its slices are scored in
 
 
-class Refusal(ValueError):
+class Refusal(Refused, ValueError):
     """The ledger does not support the claim asked for; nothing was written or committed."""
 
 

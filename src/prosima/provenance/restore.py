@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from prosima.errors import InputError
 from prosima.imaging.io import (
     LoadedImage,
     read_image_2d,
@@ -54,7 +55,7 @@ from prosima.provenance.records import RestorationRecord
 OUTPUT_SUFFIXES = (".png", ".npy", ".nii", ".nii.gz", ".dcm")
 
 
-class RestoreError(ValueError):
+class RestoreError(InputError, ValueError):
     """A restoration that cannot be done; nothing was written or committed."""
 
 

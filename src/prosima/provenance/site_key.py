@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prosima.errors import InputError
 from prosima.imaging.io import LoadedImage
 from prosima.ledger.log.input_files import InputFileError, read_bounded
 from prosima.provenance.index import Indexed, RecordIndex
@@ -45,7 +46,7 @@ FIELD_NAMES = {
 _MAX_KEY_FILE = 256
 
 
-class SiteKeyError(ValueError):
+class SiteKeyError(InputError, ValueError):
     """A site key file that is missing, damaged or readable by others."""
 
 

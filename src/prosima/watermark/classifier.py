@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prosima.errors import InputError
 
-class ModelFileError(ValueError):
+
+class ModelFileError(InputError, ValueError):
     """A model file that cannot be read or rebuilt."""
 
 

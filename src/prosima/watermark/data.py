@@ -15,7 +15,10 @@ PNEUMONIAMNIST_CLASSES = ("normal", "pneumonia")
 RESIZE_METHOD = "PIL box (area average) on 8-bit pixels"
 
 
-class DataError(ValueError):
+from prosima.errors import InputError
+
+
+class DataError(InputError, ValueError):
     """A data set that is missing or not in the expected layout."""
 
 

@@ -20,7 +20,7 @@ from prosima.watermark.baselines import baseline_from
 from prosima.watermark.classifier import load_classifier, weights_digest
 from prosima.watermark.data import Split, XrayData
 from prosima.watermark.generator import load_generator
-from prosima.watermark.key import KeyFileError, WatermarkKey
+from prosima.watermark.key import WatermarkKey, WatermarkKeyFileError
 from prosima.watermark.marking import MarkedSet, Marker, XMark, mark_dataset, save_pngs, to_uint8
 from prosima.watermark.verify import DEFAULT_ALPHA, DEFAULT_TAU, ModelFn, calibrate_tau
 
@@ -50,7 +50,7 @@ class Queries:
                     npz["labels"].astype(np.int64),
                 )
         except (OSError, KeyError, ValueError) as exc:
-            raise KeyFileError(f"{path}: not a query set ({exc})") from None
+            raise WatermarkKeyFileError(f"{path}: not a query set ({exc})") from None
 
 
 def release_name(file_id: str, class_name: str) -> str:
@@ -85,12 +85,12 @@ def load_marker(key: WatermarkKey, key_path: str | Path) -> Marker:
         )
         for role, model in (("generator", marker.generator), ("surrogate", marker.surrogate)):
             if role in key.weights and weights_digest(model) != key.weights[role]:
-                raise KeyFileError(f"key field 'weights.{role}' does not match the {role} weights")
+                raise WatermarkKeyFileError(f"key field 'weights.{role}' does not match the {role} weights")
         return marker
     try:
         return baseline_from(key.marker)
     except (TypeError, ValueError) as exc:
-        raise KeyFileError(f"key field 'marker': {exc}") from None
+        raise WatermarkKeyFileError(f"key field 'marker': {exc}") from None
 
 
 def embed(

@@ -26,7 +26,10 @@ DEFAULT_TAU = 0.05
 DEFAULT_ALPHA = 0.01
 
 
-class ModelOutputError(ValueError):
+from prosima.errors import InputError
+
+
+class ModelOutputError(InputError, ValueError):
     """A suspicious model answered with something that is not what the test needs."""
 
 

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from prosima.ledger.errors import KeyFileError
+from prosima.ledger.errors import NodeKeyFileError
 from prosima.ledger.log.input_files import InputFileError, read_bounded
 from prosima.ledger.log.merkle import LEAF_PREFIX, NODE_PREFIX
 
@@ -114,7 +114,7 @@ class NodeKey:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise KeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
+            raise NodeKeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
         try:
             os.fchmod(fd, 0o600)
             os.write(fd, pem)
@@ -125,17 +125,17 @@ class NodeKey:
     @classmethod
     def load(cls, path: str | Path) -> NodeKey:
         """Read a key file; refuse one that group or others can read or write, and turn every way
-        the file can fail to parse into a :class:`KeyFileError` naming it."""
+        the file can fail to parse into a :class:`NodeKeyFileError` naming it."""
         try:
             data = read_bounded(path, MAX_KEY_FILE, "key file", private=True)
         except InputFileError as exc:
-            raise KeyFileError(str(exc)) from None
+            raise NodeKeyFileError(str(exc)) from None
         try:
             private = serialization.load_pem_private_key(data, password=None)
         except Exception as exc:  # ValueError, UnsupportedAlgorithm, InternalError, ...: all refused
-            raise KeyFileError(
+            raise NodeKeyFileError(
                 f"key file {path} is damaged or is not a PEM private key ({_why(exc)})"
             ) from None
         if not isinstance(private, Ed25519PrivateKey):
-            raise KeyFileError(f"key file {path} does not hold an Ed25519 key")
+            raise NodeKeyFileError(f"key file {path} does not hold an Ed25519 key")
         return cls(private)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prosima.ledger.errors import KeyFileError, LedgerError, StoreError
+from prosima.ledger.errors import LedgerError, NodeKeyFileError, StoreError
 from prosima.ledger.log.block import Block
 from prosima.ledger.log.crypto import NodeKey
 from prosima.ledger.log.proof import consistency_document, inclusion_document
@@ -40,17 +40,17 @@ def _load_keys(keys_dir: Path, registry: Registry) -> list[NodeKey]:
         return []
     mode = stat.S_IMODE(keys_dir.stat().st_mode)
     if mode & 0o077:
-        raise KeyFileError(f"key directory {keys_dir.name}/ has mode {mode:04o}; it must be 0700")
+        raise NodeKeyFileError(f"key directory {keys_dir.name}/ has mode {mode:04o}; it must be 0700")
     keys: dict[bytes, tuple[str, NodeKey]] = {}
     for path in sorted(keys_dir.glob("*.key")):
         key = NodeKey.load(path)
         if key.node_id not in registry:
-            raise KeyFileError(
+            raise NodeKeyFileError(
                 f"key file {path.name} holds node {key.node_id.hex()}, which is not registered"
             )
         if key.node_id in keys:
             # two files of one key would sign a certificate as two nodes and count once
-            raise KeyFileError(
+            raise NodeKeyFileError(
                 f"key files {keys[key.node_id][0]} and {path.name} hold the same node key; "
                 "each node needs its own key"
             )
@@ -138,7 +138,7 @@ class Ledger:
     def local(self) -> NodeKey:
         """The key that proposes and signs here."""
         if not self.keys:
-            raise KeyFileError(f"no node keys in {KEYS_DIR}/; this operation needs one")
+            raise NodeKeyFileError(f"no node keys in {KEYS_DIR}/; this operation needs one")
         return self.keys[0]
 
     def append(self, entries: Sequence[Entry], *, verify_signatures: bool = False) -> Block:
