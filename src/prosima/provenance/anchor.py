@@ -34,7 +34,7 @@ from prosima.ledger.sim.byzantine import FaultSchedule
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance
 from prosima.provenance.fingerprint_store import fingerprint_digest, shard_fingerprint_digests
-from prosima.provenance.index import RecordIndex
+from prosima.provenance.index import RecordIndex, is_anchor
 from prosima.provenance.intensity import model_range, to_model
 from prosima.provenance.pixels import pixel_digest, shard_digests
 from prosima.provenance.records import SOURCE_KEYS, AnchorRecord
@@ -248,9 +248,9 @@ def find_anchored(
     several, the one recorded with ``source`` (and ``link``, when given) is preferred."""
     index.refresh()
     found = [
-        Anchored(item.record, item.tx, item.height, dict(source or {}), existing=True)  # type: ignore[arg-type]
+        Anchored(item.record, item.tx, item.height, dict(source or {}), existing=True)
         for item in (index.by_tx[tx] for tx in index.by_pixels.get(pixels, []))
-        if item.kind == "anchor"
+        if is_anchor(item)
     ]
     if not found:
         return None
@@ -358,16 +358,17 @@ def anchor_run(
         emit(outcome)
         for j in repeats.get(i, []):
             src = items[j].source
-            results[j] = (
+            repeat: AnchorEvent = (
                 Anchored(outcome.record, outcome.tx, outcome.height, src, existing=True)
                 if isinstance(outcome, Anchored)
                 else Dropped(outcome.record, src, outcome.drops)
             )
-            emit(results[j])
+            results[j] = repeat
+            emit(repeat)
 
-    for i, found in enumerate(results):
-        if found is not None:
-            settle(i, found)
+    for i, known in enumerate(results):
+        if known is not None:
+            settle(i, known)
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
         for i in chunk:
@@ -409,8 +410,8 @@ def anchor_run(
                             emit(Dropped(p.record, p.item.source, tuple(p.drops), retry))
                             queue.append(i)
                         continue
-                    tx, height = ids[entry.payload].pop(0)
-                    settle(i, Anchored(p.record, tx, height, p.item.source, False, origin, tuple(p.drops)))
+                    tx_id, height = ids[entry.payload].pop(0)
+                    settle(i, Anchored(p.record, tx_id, height, p.item.source, False, origin, tuple(p.drops)))
     return AnchorReport([r for r in results if r is not None])
 
 
@@ -419,7 +420,9 @@ def _commit(
 ) -> tuple[list[Block], dict[int, str]]:
     """Commit ``entries`` signed by ``origin``: the blocks written and the dropped entries' reasons."""
     if submit is None:
-        return [prov.commit(entries)], {}
+        block = prov.commit(entries)
+        assert block is not None  # entries is never empty here
+        return [block], {}
     done = submit(entries, origin=origin)
     return list(done.blocks), dict(done.dropped)  # type: ignore[attr-defined]
 

@@ -32,7 +32,7 @@ DEFAULT_ENCODER = "pretrained:semantic-encoder"
 DEFAULT_GENERATOR = "pretrained:prosima-full"
 DEFAULT_K = 16
 
-Commit = Callable[[Sequence[Entry]], Block]
+Commit = Callable[[Sequence[Entry]], Block | None]  # None only when there are no entries
 
 
 def recorded_range(record: AnchorRecord) -> tuple[float, float] | None:
@@ -51,7 +51,7 @@ class Pool:
     ``rows`` ``[N, K, D]`` unit embeddings, ``anatomy`` ``[N, K]`` the shards that are not
     background (``semantic.background_mask``), ``ranges`` each anchor's recorded range."""
 
-    items: list[Indexed]
+    items: list[Indexed[AnchorRecord]]
     rows: np.ndarray
     anatomy: np.ndarray
     ranges: list[tuple[float, float] | None]
@@ -70,8 +70,8 @@ class Provenance:
     index: RecordIndex = field(init=False)
 
     _checked: dict[str, Fingerprint] = field(init=False, default_factory=dict)
-    _blank: dict[tuple[tuple[int, int], int], Fingerprint] = field(init=False, default_factory=dict)
-    _pools: dict[tuple[tuple[int, int], int], tuple[int, Pool]] = field(init=False, default_factory=dict)
+    _blank: dict[tuple[tuple[int, ...], int], Fingerprint] = field(init=False, default_factory=dict)
+    _pools: dict[tuple[tuple[int, ...], int], tuple[int, Pool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.store = FingerprintStore(Path(self.ledger.path) / STORE_DIR)
@@ -104,7 +104,7 @@ class Provenance:
         key = (tuple(int(n) for n in shape), int(k))
         if key not in self._blank:
             self._blank[key] = compute_fingerprints(self.encoder, np.zeros(key[0], np.float32), key[1])
-        return self._blank[key]  # type: ignore[return-value]
+        return self._blank[key]
 
     def background(self, record: AnchorRecord) -> np.ndarray:
         """``bool [K]``: the shards of the anchored original that are background (module
@@ -117,28 +117,28 @@ class Provenance:
         ledger's tip (cached until a block is added)."""
         self.index.refresh()
         key = (tuple(int(n) for n in shape), int(k))
-        cached = self._pools.get(key)  # type: ignore[arg-type]
+        cached = self._pools.get(key)
         if cached is not None and cached[0] == self.index.height and cached[1].rows.shape[2:] == (dim,):
             return cached[1]
         items, rows, anatomy, ranges = [], [], [], []
         for item in self.index.anchors:
             record = item.record
-            if tuple(record.shape) != key[0] or record.k != key[1]:  # type: ignore[union-attr]
+            if tuple(record.shape) != key[0] or record.k != key[1]:
                 continue
-            fp = self.anchored_fingerprint(record)  # type: ignore[arg-type]
+            fp = self.anchored_fingerprint(record)
             if fp.dim != dim:
                 continue
             items.append(item)
             rows.append(unit_rows(fp))
-            anatomy.append(~self.background(record))  # type: ignore[arg-type]
-            ranges.append(recorded_range(record))  # type: ignore[arg-type]
+            anatomy.append(~self.background(record))
+            ranges.append(recorded_range(record))
         pool = Pool(
             items,
             np.stack(rows) if rows else np.zeros((0, key[1], dim)),
             np.stack(anatomy) if anatomy else np.zeros((0, key[1]), bool),
             ranges,
         )
-        self._pools[key] = (self.index.height, pool)  # type: ignore[index]
+        self._pools[key] = (self.index.height, pool)
         return pool
 
     @classmethod

@@ -273,13 +273,15 @@ def _add_verified(doc: ProvDocument, verified: Verified) -> None:
             **attrs,
         },
     )
-    relation = {PROSIMA["relation"]: verified.relation}
+    relation = PROSIMA["relation"]
     if verified.relation == "changed from":
         doc.wasDerivedFrom(
-            image, record_image, other_attributes={PROV_TYPE: PROSIMA["ChangedCopy"], **relation}
+            image,
+            record_image,
+            other_attributes={PROV_TYPE: PROSIMA["ChangedCopy"], relation: verified.relation},
         )
     else:
-        doc.wasInfluencedBy(image, record_image, other_attributes=relation)
+        doc.wasInfluencedBy(image, record_image, other_attributes={relation: verified.relation})
 
 
 def prov_json(
@@ -291,7 +293,9 @@ def prov_json(
     verified: Verified | None = None,
 ) -> str:
     """The records as a W3C PROV-JSON document (text)."""
-    return _prov(anchor, anchor_tx, restoration, restoration_tx, model, verified).serialize(format="json")
+    text = _prov(anchor, anchor_tx, restoration, restoration_tx, model, verified).serialize(format="json")
+    assert text is not None  # without a destination the document is returned
+    return text
 
 
 def prov_document(

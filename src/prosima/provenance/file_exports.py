@@ -11,25 +11,30 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prosima.provenance.context import Provenance
 from prosima.provenance.dsse import sign_statement
 from prosima.provenance.exports import (
     C2PA_LABEL,
     ExportError,
+    Tx,
     Verified,
     embed_c2pa,
     intoto_statement,
     prov_document,
 )
-from prosima.provenance.index import Indexed
-from prosima.provenance.records import AnchorRecord
+from prosima.provenance.index import Indexed, Record
+from prosima.provenance.records import AnchorRecord, RestorationRecord
 
-Records = tuple[Any, ...]  # the positional arguments of prov_document / intoto_statement
+if TYPE_CHECKING:  # importing model_versions at run time would pull in torch
+    from prosima.provenance.model_versions import ModelVersion
+
+# the positional arguments of prov_document / intoto_statement
+Records = tuple[AnchorRecord, Tx, RestorationRecord | None, Tx | None, "ModelVersion | None"]
 
 
-def _records(prov: Provenance, item: Indexed) -> Records:
+def _records(prov: Provenance, item: Indexed[Record]) -> Records:
     """(anchor, anchor tx, restoration, restoration tx, anchored model version) of a record."""
     if isinstance(item.record, AnchorRecord):
         return item.record, item.tx_info(), None, None, None
@@ -41,7 +46,7 @@ def _records(prov: Provenance, item: Indexed) -> Records:
     return original.record, original.tx_info(), item.record, item.tx_info(), model
 
 
-def verified_image(verdict: Any, item: Indexed, data: bytes) -> Verified:
+def verified_image(verdict: Any, item: Indexed[Record], data: bytes) -> Verified:
     """The verified file (its ``data``) as :class:`Verified` against the record ``item`` its verdict
     names (the exact match, or the nearest)."""
     record = item.record
@@ -101,10 +106,12 @@ def sign_restoration_c2pa(
     SHA-256: the manifest changes the file's bytes, and its own hard binding covers them). Returns
     the manifest store read back."""
     item = prov.index.refresh().by_tx[tx]
-    info = item.tx_info()
-    when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(info["time_us"]))
-    statement = intoto_statement(*_records(prov, item))
-    record = item.record
+    when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=item.time_us)
+    records = _records(prov, item)
+    record = records[2]
+    if record is None:
+        raise ExportError(f"transaction {tx} is an anchor, not a restoration: no C2PA manifest to sign")
+    statement = intoto_statement(*records)
     return embed_c2pa(
         png,
         out,

@@ -5,21 +5,25 @@ image is semantically nearest (retrieval). Built by one scan, then refreshed blo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeGuard, TypeVar
 
 from prosima.ledger.log.directory import Ledger
 from prosima.ledger.log.transaction import Transaction, TxKind
 from prosima.provenance.records import AnchorRecord, RecordError, RestorationRecord
 
+Record = AnchorRecord | RestorationRecord
+R_co = TypeVar("R_co", bound=Record, covariant=True)
+
 
 @dataclass(frozen=True)
-class Indexed:
-    """One image record and the transaction that holds it."""
+class Indexed(Generic[R_co]):
+    """One image record and the transaction that holds it (``Indexed[AnchorRecord]``: an anchor)."""
 
     tx: str
     height: int
     time_us: int
     signer: str
-    record: AnchorRecord | RestorationRecord
+    record: R_co
 
     @property
     def kind(self) -> str:
@@ -45,6 +49,11 @@ class Indexed:
         return {"tx": self.tx, "height": self.height, "time_us": self.time_us, "signer": self.signer}
 
 
+def is_anchor(item: Indexed[Record]) -> TypeGuard[Indexed[AnchorRecord]]:
+    """Whether ``item`` holds an anchor record."""
+    return isinstance(item.record, AnchorRecord)
+
+
 @dataclass
 class RecordIndex:
     """Every anchor and restoration on ``ledger``, by tx id, by pixel digest and by shard digest,
@@ -52,10 +61,10 @@ class RecordIndex:
     the store's index columns."""
 
     ledger: Ledger
-    by_tx: dict[str, Indexed] = field(default_factory=dict)
+    by_tx: dict[str, Indexed[Record]] = field(default_factory=dict)
     by_pixels: dict[str, list[str]] = field(default_factory=dict)
     by_shard: dict[str, set[str]] = field(default_factory=dict)
-    anchors: list[Indexed] = field(default_factory=list)
+    anchors: list[Indexed[AnchorRecord]] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     height: int = -1
 
@@ -65,7 +74,7 @@ class RecordIndex:
         for raw in store.raw_blocks(self.height + 1, store.height + 1):
             for data in raw.txs:
                 tx = Transaction.decode(data)
-                record: AnchorRecord | RestorationRecord
+                record: Record
                 try:
                     if tx.kind == TxKind.IMAGE_ANCHORED:
                         record = AnchorRecord.from_payload(tx.payload)
@@ -80,22 +89,22 @@ class RecordIndex:
                 item = Indexed(tx.tx_id.hex(), raw.position, tx.time, tx.signer.hex(), record)
                 self.by_tx[item.tx] = item
                 self.by_pixels.setdefault(item.pixels, []).append(item.tx)
-                if item.kind == "anchor":
+                if is_anchor(item):
                     self.anchors.append(item)
                 for digest in item.shard_pixels:
                     self.by_shard.setdefault(digest, set()).add(item.tx)
             self.height = raw.position
         return self
 
-    def anchor(self, tx: str) -> Indexed:
+    def anchor(self, tx: str) -> Indexed[AnchorRecord]:
         """The anchor held by transaction ``tx``; ``KeyError`` with a clear message otherwise."""
         self.refresh()
         item = self.by_tx.get(tx)
-        if item is None or item.kind != "anchor":
+        if item is None or not is_anchor(item):
             raise KeyError(f"no anchored image with record id {tx} on this ledger")
         return item
 
-    def sharing_shards(self, shard_pixels: list[str]) -> list[tuple[Indexed, int, int]]:
+    def sharing_shards(self, shard_pixels: list[str]) -> list[tuple[Indexed[Record], int, int]]:
         """Records holding any of ``shard_pixels``'s digests at the same position and with the same
         number of shards: ``(record, shared, unique)``, where ``unique`` counts the shared digests
         that no other record holds (a blank background shard is shared by many images and says

@@ -33,6 +33,7 @@ from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import to_model
 from prosima.provenance.match_rule import MatchRule
 from prosima.provenance.naming import record_name
+from prosima.provenance.records import AnchorRecord
 from prosima.provenance.semantic import unit_rows
 
 TOP_FOR_RANGES = 32
@@ -81,7 +82,7 @@ def refuse_constant(array: np.ndarray, what: str = "the input") -> None:
 class Candidate:
     """An anchored image, its similarity to the query, and the query scaling it was scored under."""
 
-    item: Indexed
+    item: Indexed[AnchorRecord]
     similarity: float
     value_range: tuple[float, float]
 
@@ -98,7 +99,7 @@ class Candidate:
             "height": self.item.height,
             "similarity": self.similarity,
             "name": record_name(self.item.record),
-            "source": dict(self.item.record.source),  # type: ignore[union-attr]
+            "source": dict(self.item.record.source),
             "range": list(self.value_range),
         }
 

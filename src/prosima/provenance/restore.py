@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from prosima.errors import InputError
 from prosima.imaging.io import (
@@ -43,6 +42,7 @@ from prosima.models.checkpoint import state_digest
 from prosima.models.fingerprint import Fingerprint
 from prosima.models.inference import restore_by_shards
 from prosima.models.pretrained import load_model_ref
+from prosima.models.unet import HybridUNet
 from prosima.provenance.context import DEFAULT_GENERATOR, Provenance, recorded_range
 from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import from_model, model_range, to_model
@@ -50,7 +50,7 @@ from prosima.provenance.match_rule import MatchRule
 from prosima.provenance.matching import NoConfidentMatch, match_original, refuse_constant
 from prosima.provenance.model_versions import find_versions
 from prosima.provenance.pixels import pixel_digest, shard_digests
-from prosima.provenance.records import RestorationRecord
+from prosima.provenance.records import AnchorRecord, RestorationRecord
 
 OUTPUT_SUFFIXES = (".png", ".npy", ".nii", ".nii.gz", ".dcm")
 
@@ -67,7 +67,7 @@ class ModelNotAnchored(RestoreError):
 class Generator:
     """A loaded generator, the names the ledger knows it by, and the reference it was loaded from."""
 
-    model: nn.Module
+    model: HybridUNet
     digest: str
     name: str
     ref: str = DEFAULT_GENERATOR
@@ -75,6 +75,8 @@ class Generator:
     @classmethod
     def load(cls, ref: str = DEFAULT_GENERATOR) -> Generator:
         model, payload = load_model_ref(ref, "generator")
+        if not isinstance(model, HybridUNet):
+            raise RestoreError(f"{ref} holds a {type(model).__name__}, not a restoration generator")
         return cls(model, state_digest(model.state_dict()), str(payload.get("name") or ref), str(ref))
 
 
@@ -153,14 +155,14 @@ def find_original(
     *,
     fixed_range: bool,
     rule: MatchRule,
-) -> tuple[Indexed, Fingerprint, dict[str, Any], tuple[float, float]]:
+) -> tuple[Indexed[AnchorRecord], Fingerprint, dict[str, Any], tuple[float, float]]:
     """The anchor to condition on, its checked fingerprint, how it was chosen, and the range to
     restore in (the original's recorded one for a content-scaled input; module note).
 
     ``NoConfidentMatch`` when no anchor passes ``rule`` (the best candidates are named)."""
     if record_tx is not None:
         item = anchor_by_record(prov, record_tx, array.shape)
-        fp = prov.anchored_fingerprint(item.record)  # type: ignore[arg-type]
+        fp = prov.anchored_fingerprint(item.record)
         match: dict[str, Any] = {"method": "record", "tx": item.tx}
     else:
         found = match_original(prov, array, own_range, fixed_range=fixed_range, rule=rule)
@@ -175,7 +177,7 @@ def find_original(
             )
         best = found.best
         item = best.item
-        fp = prov.anchored_fingerprint(item.record)  # type: ignore[arg-type]
+        fp = prov.anchored_fingerprint(item.record)
         second = found.runner_up
         match = {
             "method": "nearest",
@@ -188,20 +190,20 @@ def find_original(
         }
     value_range = own_range
     if not fixed_range:
-        value_range = recorded_range(item.record) or own_range  # type: ignore[arg-type]
+        value_range = recorded_range(item.record) or own_range
     match["range_from"] = "input" if value_range == own_range else "original"
     return item, fp, match, value_range
 
 
-def anchor_by_record(prov: Provenance, record_tx: str, shape: tuple[int, ...]) -> Indexed:
+def anchor_by_record(prov: Provenance, record_tx: str, shape: tuple[int, ...]) -> Indexed[AnchorRecord]:
     """The anchor named by ``--record``, refused when it is not one or is of another shape."""
     try:
         item = prov.index.anchor(record_tx)
     except KeyError as exc:
         raise RestoreError(str(exc.args[0])) from None
-    if tuple(item.record.shape) != tuple(shape):  # type: ignore[union-attr]
+    if tuple(item.record.shape) != tuple(shape):
         raise RestoreError(
-            f"record {record_tx} is of an image of shape {tuple(item.record.shape)}, "  # type: ignore[union-attr]
+            f"record {record_tx} is of an image of shape {tuple(item.record.shape)}, "
             f"the input is {tuple(shape)}"
         )
     return item
@@ -210,7 +212,7 @@ def anchor_by_record(prov: Provenance, record_tx: str, shape: tuple[int, ...]) -
 def has_shape(prov: Provenance, shape: tuple[int, ...]) -> bool:
     """Whether any anchored image has ``shape`` (from the records alone, no fingerprint read)."""
     prov.index.refresh()
-    return any(tuple(i.record.shape) == tuple(shape) for i in prov.index.anchors)  # type: ignore[union-attr]
+    return any(tuple(i.record.shape) == tuple(shape) for i in prov.index.anchors)
 
 
 def check_out(out: Path, loaded: LoadedImage) -> None:
@@ -311,6 +313,7 @@ def restore_file(
         block = prov.commit(
             [Entry(record.payload(), TxKind.IMAGE_RESTORED, bytes.fromhex(record.output_pixels))]
         )
+        assert block is not None  # one entry was committed
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

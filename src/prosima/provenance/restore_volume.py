@@ -44,7 +44,7 @@ from prosima.provenance.matching import (
     volume_range,
 )
 from prosima.provenance.model_versions import find_versions
-from prosima.provenance.records import RestorationRecord
+from prosima.provenance.records import AnchorRecord, RestorationRecord
 from prosima.provenance.restore import (
     Generator,
     RestoreError,
@@ -82,14 +82,16 @@ class RestoredVolume:
         }
 
 
-def _original_range(originals: list[Indexed], own: tuple[float, float]) -> tuple[tuple[float, float], str]:
+def _original_range(
+    originals: list[Indexed[AnchorRecord]], own: tuple[float, float]
+) -> tuple[tuple[float, float], str]:
     """The stored values that mapped to [0, 1] when the matched originals were anchored, if they all
     share one (slices of one anchored volume); else the corrupted volume's own range.
 
     Noise widens a volume's min-max range, so scaling a corrupted copy by its own range would shift
     and shrink it against the intensities the fingerprints were made from.
     """
-    ranges = {recorded_range(item.record) for item in originals}  # type: ignore[arg-type]
+    ranges = {recorded_range(item.record) for item in originals}
     if len(ranges) == 1 and (found := ranges.pop()) is not None:
         return found, "original"
     return own, "input"
@@ -171,18 +173,19 @@ def restore_volume_file(
         for plane in inputs
     ]
     _refuse_unmatched(matches, rule)
-    originals = [m.best.item for m in matches]  # type: ignore[union-attr]
+    bests = [m.best for m in matches if m.best is not None]  # every accepted match has one
+    originals = [best.item for best in bests]
     found = [
         {
             "method": "nearest",
-            "tx": m.best.tx,  # type: ignore[union-attr]
-            "similarity": m.best.similarity,  # type: ignore[union-attr]
+            "tx": best.tx,
+            "similarity": best.similarity,
             "margin": m.margin,
             "rule": rule.to_json(),
         }
-        for m in matches
+        for m, best in zip(matches, bests, strict=True)
     ]
-    fps = [prov.anchored_fingerprint(item.record) for item in originals]  # type: ignore[arg-type]
+    fps = [prov.anchored_fingerprint(item.record) for item in originals]
     value_range, range_from = _original_range(originals, value_range)
     unit = to_model(inputs, value_range)
     restored = restore_volume(generator.model, unit, fps)
@@ -219,6 +222,7 @@ def restore_volume_file(
         block = prov.commit(
             [Entry(r.payload(), TxKind.IMAGE_RESTORED, bytes.fromhex(r.output_pixels)) for r in records]
         )
+        assert block is not None  # one entry per slice was committed
         tmp.replace(out)
     finally:
         if tmp.is_dir():

@@ -30,7 +30,7 @@ from typing import Any
 from prosima.errors import InputError
 from prosima.imaging.io import LoadedImage
 from prosima.ledger.log.input_files import InputFileError, read_bounded
-from prosima.provenance.index import Indexed, RecordIndex
+from prosima.provenance.index import Indexed, Record, RecordIndex
 from prosima.provenance.records import AnchorRecord
 
 SITE_KEY_FILE = "site.key"
@@ -213,9 +213,10 @@ def resolve(
     without a key, a link, or with another key."""
     item = index.refresh().by_tx[tx]
     record = item.record
-    anchor = item if isinstance(record, AnchorRecord) else index.by_tx.get(record.original)
+    original = None if isinstance(record, AnchorRecord) else record.original
+    anchor = item if original is None else index.by_tx.get(original)
     if anchor is None or not isinstance(anchor.record, AnchorRecord):
-        return Resolution(tx, "", reason=f"its original {record.original} is not on this ledger")  # type: ignore[union-attr]
+        return Resolution(tx, "", reason=f"its original {original} is not on this ledger")
     record = anchor.record
     if key is None:
         return Resolution(
@@ -242,10 +243,10 @@ def resolve(
     return Resolution(tx, anchor.tx, matches, slice=record.source.get("slice"), at=where)
 
 
-def linked_records(index: RecordIndex, key: SiteKey, wanted: dict[str, set[str]]) -> list[Indexed]:
+def linked_records(index: RecordIndex, key: SiteKey, wanted: dict[str, set[str]]) -> list[Indexed[Record]]:
     """The anchors whose link (made with ``key``) holds one of the ``wanted`` digests per identifier,
     and the restorations conditioned on them, in ledger order."""
-    found: list[Indexed] = []
+    found: list[Indexed[Record]] = []
     anchors: set[str] = set()
     for item in index.refresh().by_tx.values():
         record = item.record

@@ -35,7 +35,7 @@ from prosima.ledger.log.proof import check_document
 from prosima.ledger.log.quorum import QuorumCertificate
 from prosima.models.fingerprint import Fingerprint, compute_fingerprints
 from prosima.provenance.context import Provenance, recorded_range
-from prosima.provenance.index import Indexed
+from prosima.provenance.index import Indexed, Record
 from prosima.provenance.intensity import model_range, to_model
 from prosima.provenance.match_rule import MatchRule
 from prosima.provenance.matching import constant_value, match_original
@@ -80,7 +80,7 @@ class Verdict:
         self.faithfulness = result.to_json()
 
 
-def _evidence(prov: Provenance, item: Indexed) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+def _evidence(prov: Provenance, item: Indexed[Record]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """The inclusion proof (checked) and the block's quorum check for one transaction."""
     ledger = prov.ledger
     document = ledger.inclusion_proof(bytes.fromhex(item.tx))
@@ -140,10 +140,10 @@ def _faithfulness(
     return judge(cos, prov.background(original)), cos
 
 
-def _original_of(prov: Provenance, item: Indexed) -> AnchorRecord:
+def _original_of(prov: Provenance, item: Indexed[Record]) -> AnchorRecord:
     if isinstance(item.record, AnchorRecord):
         return item.record
-    return prov.index.anchor(item.record.original).record  # type: ignore[return-value]
+    return prov.index.anchor(item.record.original).record
 
 
 def _record_range(record: RestorationRecord, fallback: tuple[float, float]) -> tuple[float, float]:
@@ -155,14 +155,14 @@ def _record_range(record: RestorationRecord, fallback: tuple[float, float]) -> t
     return (lo, hi) if np.isfinite([lo, hi]).all() and hi > lo else fallback
 
 
-def _range_of(item: Indexed, fallback: tuple[float, float]) -> tuple[float, float]:
+def _range_of(item: Indexed[Record], fallback: tuple[float, float]) -> tuple[float, float]:
     """The range the image of ``item``'s record was anchored or restored in, else ``fallback``."""
     if isinstance(item.record, AnchorRecord):
         return recorded_range(item.record) or fallback
     return _record_range(item.record, fallback)
 
 
-def _described(item: Indexed) -> dict[str, Any]:
+def _described(item: Indexed[Record]) -> dict[str, Any]:
     return {"kind": item.kind, "name": record_name(item.record), **item.tx_info()}
 
 
@@ -232,7 +232,7 @@ def verify_array(
     verdict.reasons.append("these exact pixels are not on the ledger")
     _, shards = shard_digests(array, prov.k)
     sharing = [c for c in index.sharing_shards([s.hex() for s in shards]) if c[2] > 0]
-    nearest: Indexed | None = None
+    nearest: Indexed[Record] | None = None
     scaled = unit
     if sharing:
         nearest, shared, unique = sharing[0]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
@@ -404,7 +404,7 @@ class Store:
 
     def _rows(
         self, start: int = 0, end: int | None = None
-    ) -> Iterator[tuple[RawBlock, tuple[bytes | None, ...]]]:
+    ) -> Generator[tuple[RawBlock, tuple[bytes | None, ...]], None, None]:
         """Stored blocks in ``[start, end)`` with their payload-key column, read by one statement
         (so from one snapshot)."""
         end = 2**63 - 1 if end is None else end
