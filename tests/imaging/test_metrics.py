@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from prosima.imaging.metrics import brain_mask, brain_psnr, cosine_similarity, masked_psnr, psnr, ssim
+from prosima.imaging.metrics import (
+    SKIMAGE_DEFAULTS,
+    SSIMWindow,
+    brain_mask,
+    brain_psnr,
+    cosine_similarity,
+    masked_psnr,
+    psnr,
+    ssim,
+)
 from prosima.imaging.validation import ImageError
 
 
@@ -32,6 +41,23 @@ def test_ssim_settings_are_wang_2004():
     )
     assert ssim(clean, noisy, 1.0) == pytest.approx(want, abs=1e-12)
     assert ssim(clean, clean, 1.0) == pytest.approx(1.0)
+
+
+def test_ssim_windows_are_scikit_image_settings():
+    clean, noisy = _pair()
+    a, b = clean.astype(float), noisy.astype(float)
+    # the fusion metrics' window is scikit-image's default call, exactly
+    assert ssim(a, b, 1.0, SKIMAGE_DEFAULTS) == structural_similarity(a, b, data_range=1.0)
+    # values are taken as given (float64), not rounded to float32 first
+    assert ssim(a + 1e-9, b, 1.0) == structural_similarity(
+        a + 1e-9, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
+    with pytest.raises(ImageError, match=r"3\.5 sigma: sigma 1\.5 gives 11x11, not 7x7"):
+        ssim(a, b, 1.0, SSIMWindow(size=7))
+    with pytest.raises(ImageError, match="at least 11x11"):
+        ssim(a[:10], b[:10], 1.0)
+    with pytest.raises(ImageError, match="odd"):
+        SSIMWindow(size=8)
 
 
 def test_agrees_with_scikit_image_on_a_real_slice(shared_data):

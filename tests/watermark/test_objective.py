@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from prosima.watermark.objective import ObjectiveWeights, laplacian, mark_loss, ssim
+from prosima.models.ssim_loss import ssim
+from prosima.watermark.objective import ObjectiveWeights, laplacian, mark_loss
 
 
 def test_ssim_and_laplacian():

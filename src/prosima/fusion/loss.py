@@ -2,8 +2,9 @@
 sources, as the fusion literature does (e.g. U2Fusion, SwinFusion, CDDFuse's first stage).
 
 ``loss = w_ssim * (1 - (SSIM(F, A) + SSIM(F, B)) / 2) + w_int * |F - max(A, B)|_1
-+ w_grad * | |grad F| - max(|grad A|, |grad B|) |_1``, means over pixels; SSIM is MONAI's (7x7
-Gaussian window, data range 1), the gradient magnitude Sobel's (|gx| + |gy|, replicate padding).
++ w_grad * | |grad F| - max(|grad A|, |grad B|) |_1``, means over pixels; SSIM is the loss SSIM of
+``prosima.models.ssim_loss`` (MONAI's, 7x7 Gaussian window, data range 1), the gradient magnitude
+Sobel's (|gx| + |gy|, replicate padding).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from monai.losses import SSIMLoss
 from torch.nn import functional as F
+
+from prosima.models.ssim_loss import ssim
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
@@ -46,13 +48,12 @@ class FusionLoss(torch.nn.Module):
     def __init__(self, weights: LossWeights | None = None) -> None:
         super().__init__()
         self.weights = weights or LossWeights()
-        self._ssim = SSIMLoss(spatial_dims=2, data_range=1.0, win_size=7)
         self.terms: dict[str, float] = {}
 
     def forward(self, f: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
         a, b = sources[:, :1], sources[:, 1:2]
         terms = {
-            "ssim": 0.5 * (self._ssim(f, a) + self._ssim(f, b)),
+            "ssim": 1.0 - 0.5 * (ssim(f, a) + ssim(f, b)),
             "intensity": (f - torch.maximum(a, b)).abs().mean(),
             "gradient": (sobel_magnitude(f) - sobel_magnitude(sources).amax(1, keepdim=True)).abs().mean(),
         }

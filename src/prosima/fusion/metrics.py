@@ -11,7 +11,8 @@ MI is in nats, as that evaluator reports it (``base=2`` gives bits), so that it 
 published figures. Deliberate departures from that evaluator: Qabf takes the gradient-strength
 ratio as 1 where source and fused gradients are equal (it takes the fused gradient itself, a slip);
 a correlation with a constant image counts as
-0 in SCD (it gives NaN); and SSIM is skimage's with ``data_range=1``.
+0 in SCD (it gives NaN); and SSIM is the package's metric SSIM (``prosima.imaging.metrics.ssim``,
+scikit-image) with scikit-image's default window, ``SKIMAGE_DEFAULTS``, and ``data_range=1``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import math
 
 import numpy as np
 from scipy import ndimage
-from skimage.metrics import structural_similarity
 
+from prosima.imaging.metrics import SKIMAGE_DEFAULTS, ssim
 from prosima.imaging.validation import ImageError, check_image
 
 METRIC_NAMES: tuple[str, ...] = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
@@ -250,15 +251,13 @@ def Qabf(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
 
 
 def _ssim(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
-    if min(f.shape) < 7:
-        raise ImageError(f"SSIM needs images of at least 7x7, got {f.shape}")
     f1 = f / 255
-    return float(sum(structural_similarity(s / 255, f1, data_range=1.0) for s in (a, b)))
+    return float(sum(ssim(s / 255, f1, 1.0, SKIMAGE_DEFAULTS) for s in (a, b)))
 
 
 def SSIM(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     """Structural similarity ``SSIM(a, f) + SSIM(b, f)``: skimage's defaults (7x7 uniform window,
-    K1 = 0.01, K2 = 0.03) with ``data_range=1``."""
+    sample covariance, K1 = 0.01, K2 = 0.03) with ``data_range=1``."""
     return _ssim(*_triplet(a, b, f))
 
 

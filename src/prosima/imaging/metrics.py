@@ -1,12 +1,18 @@
 """Image quality metrics with an explicit ``data_range``.
 
-PSNR and SSIM come from scikit-image. SSIM uses the settings of Wang et al. (2004): an 11x11
-Gaussian window with sigma 1.5, population covariance, K1 = 0.01, K2 = 0.03. Brain-masked PSNR
-restricts the mean squared error to the brain, because a dark background inflates whole-slice
-PSNR by several dB on skull-stripped MRI.
+PSNR and SSIM come from scikit-image, computed in float64 on the values given. ``ssim`` is the one
+metric SSIM of the package: by default with the settings of Wang et al. (2004), ``WANG_2004``: an
+11x11 Gaussian window with sigma 1.5, population covariance, K1 = 0.01, K2 = 0.03; the fusion
+metrics pass ``SKIMAGE_DEFAULTS`` (the definition of the evaluator fusion papers share). The
+differentiable SSIM of the training losses (``prosima.models.ssim_loss``) takes the same
+``SSIMWindow``. Brain-masked PSNR restricts the mean squared error to the brain, because a dark
+background inflates whole-slice PSNR by several dB on skull-stripped MRI.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -14,15 +20,56 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from prosima.imaging.validation import ImageError, check_image
 
-SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+_SKIMAGE_TRUNCATE = 3.5  # scikit-image cuts its Gaussian window at 3.5 sigma
+
+
+@dataclass(frozen=True)
+class SSIMWindow:
+    """The window and constants of an SSIM: ``size`` x ``size`` (per axis), Gaussian of ``sigma`` or
+    uniform, local (co)variances with the population (1/n) or sample (1/(n-1)) normalisation."""
+
+    size: int = 11
+    gaussian: bool = True
+    sigma: float = 1.5
+    sample_covariance: bool = False
+    k1: float = 0.01
+    k2: float = 0.03
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.size % 2 == 0:
+            raise ImageError(f"SSIM window size must be odd and >= 1, got {self.size}")
+        if self.sigma <= 0 or self.k1 <= 0 or self.k2 <= 0:
+            raise ImageError(f"SSIM sigma, K1 and K2 must be > 0, got {self.sigma}, {self.k1}, {self.k2}")
+
+    def skimage_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``skimage.metrics.structural_similarity`` for this window."""
+        if self.gaussian and self.size != 2 * int(_SKIMAGE_TRUNCATE * self.sigma + 0.5) + 1:
+            want = 2 * int(_SKIMAGE_TRUNCATE * self.sigma + 0.5) + 1
+            raise ImageError(
+                f"scikit-image cuts a Gaussian window at 3.5 sigma: sigma {self.sigma} gives "
+                f"{want}x{want}, not {self.size}x{self.size}"
+            )
+        return {
+            "win_size": self.size,
+            "gaussian_weights": self.gaussian,
+            "sigma": self.sigma,
+            "use_sample_covariance": self.sample_covariance,
+            "K1": self.k1,
+            "K2": self.k2,
+        }
+
+
+WANG_2004 = SSIMWindow()
+SKIMAGE_DEFAULTS = SSIMWindow(size=7, gaussian=False, sample_covariance=True)
 
 
 def _pair(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref = check_image(reference, "reference")
-    tst = check_image(test, "test")
+    check_image(reference, "reference")  # its copy is float32: compute on the values given
+    check_image(test, "test")
+    ref, tst = np.asarray(reference, dtype=np.float64), np.asarray(test, dtype=np.float64)
     if ref.shape != tst.shape:
         raise ImageError(f"reference shape {ref.shape} differs from test shape {tst.shape}")
-    return ref.astype(np.float64), tst.astype(np.float64)
+    return ref, tst
 
 
 def psnr(reference: np.ndarray, test: np.ndarray, data_range: float) -> float:
@@ -31,10 +78,14 @@ def psnr(reference: np.ndarray, test: np.ndarray, data_range: float) -> float:
     return float(peak_signal_noise_ratio(ref, tst, data_range=data_range))
 
 
-def ssim(reference: np.ndarray, test: np.ndarray, data_range: float) -> float:
-    """Mean structural similarity (Gaussian 11x11 window, sigma 1.5) of 2-D images or 3-D volumes."""
+def ssim(reference: np.ndarray, test: np.ndarray, data_range: float, window: SSIMWindow = WANG_2004) -> float:
+    """Mean structural similarity of 2-D images or 3-D volumes (default: Gaussian 11x11, sigma 1.5)."""
     ref, tst = _pair(reference, test)
-    return float(structural_similarity(ref, tst, data_range=data_range, **SSIM_SETTINGS))
+    kwargs = window.skimage_kwargs()
+    if min(ref.shape) < window.size:
+        s = window.size
+        raise ImageError(f"SSIM needs images of at least {s}x{s}, got {ref.shape}")
+    return float(structural_similarity(ref, tst, data_range=data_range, **kwargs))
 
 
 def brain_mask(reference: np.ndarray, threshold: float = 0.0) -> np.ndarray:

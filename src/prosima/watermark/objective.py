@@ -5,7 +5,8 @@ the target class to the efficacy model f) ``+ w_ssim * (1 - SSIM(marked, clean))
 mean(delta**2)`` (the mark must be invisible) ``+ w_laplace * mean(laplacian(delta)**2)`` (no high
 frequencies, so the mark survives rescaling) ``+ w_specificity * CE(g(marked), true label)`` when a
 second, clean model g is given (the mark must not fool a model that never learnt it, so that clean
-models do not answer to it). SSIM: 7 x 7 Gaussian window (sigma 1.5), data range 1, K1 0.01, K2 0.03.
+models do not answer to it). SSIM is the loss SSIM of ``prosima.models.ssim_loss``: 7 x 7 Gaussian
+window (sigma 1.5), valid windows, data range 1, K1 0.01, K2 0.03.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from prosima.models.ssim_loss import ssim
 
 _LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -31,25 +34,6 @@ class ObjectiveWeights:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _gauss(size: int = 7, sigma: float = 1.5) -> torch.Tensor:
-    r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Mean SSIM of (N, 1, H, W) batches (valid windows only)."""
-    win = _gauss().to(x)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mx, my = F.conv2d(x, win), F.conv2d(y, win)
-    vx = F.conv2d(x * x, win) - mx**2
-    vy = F.conv2d(y * y, win) - my**2
-    cxy = F.conv2d(x * y, win) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return s.mean()
 
 
 def laplacian(delta: torch.Tensor) -> torch.Tensor:
