@@ -9,7 +9,8 @@ import pytest
 from prosima.ledger.consensus.committee import Committee
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.directory import Entry, Ledger
-from prosima.ledger.sim.byzantine import Behaviour, Fault, FaultSchedule
+from prosima.ledger.sim.behaviour import Behaviour, Fault
+from prosima.ledger.sim.byzantine import FaultSchedule
 
 
 def entries(n: int, tag: str) -> list[Entry]:

@@ -19,7 +19,8 @@ from prosima.ledger.consensus.protocol import value_of
 from prosima.ledger.consensus.replica import FullReplica
 from prosima.ledger.log.block import BlockHeader
 from prosima.ledger.log.crypto import SIGN_BLOCK
-from prosima.ledger.sim.byzantine import Behaviour, Fault, FaultSchedule
+from prosima.ledger.sim.behaviour import Behaviour, Fault
+from prosima.ledger.sim.byzantine import FaultSchedule
 from prosima.ledger.sim.network import Network, NetworkConfig
 from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from prosima.cli import app
 from prosima.ledger.consensus.overlay import Overlay
 from prosima.ledger.consensus.protocol import PHASES
-from prosima.ledger.sim.byzantine import Behaviour, FaultSchedule
+from prosima.ledger.sim.behaviour import Behaviour
+from prosima.ledger.sim.byzantine import FaultSchedule
 from prosima.ledger.sim.network import Network, NetworkConfig, format_report
 from prosima.ledger.sim.workload import make_workload, stand_in_shard_ids
 

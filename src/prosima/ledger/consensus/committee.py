@@ -3,9 +3,9 @@ protocol (``consensus.run_round``) among the registered nodes, and the decided b
 to the directory's store, which checks its certificate and signatures against the registry.
 
 Every node starts at the store's tip (a ``PartialReplica`` with a copy of the tip and the log, no
-transaction bodies: the store is the full copy). The setup is ``Network``'s: a Barabasi-Albert
-overlay from the seed, one vote per node, GFT verifier sets; node ``i`` is the ``i``-th registered
-node id in sorted order, with its key from ``keys/``.
+transaction bodies: the store is the full copy). The setup is the simulated ``Network``'s: a
+Barabasi-Albert overlay from the seed, one vote per node, GFT verifier sets; node ``i`` is the
+``i``-th registered node id in sorted order, with its key from ``keys/``.
 
 Under MPI (``transport=MpiTransport(nodes=N)``, ``mpirun -n P``), each rank hosts its block of
 nodes and every rank must:
@@ -24,8 +24,10 @@ from the same bytes, so an invalid entry raises ``LedgerError`` everywhere befor
 signed or written, and a store tip that moved (``Ledger.append``, another committee) makes every
 node re-sync to it (other ranks read it from the store file) instead of forking the chain.
 
-``faults`` (a ``FaultSchedule``) makes hosted nodes misbehave as ``ledger network --byzantine`` does,
-to rehearse a committee with faulty members; a schedule the protocol does not tolerate is refused.
+``faults`` (a ``FaultInjection``, e.g. a ``prosima.ledger.sim.byzantine.FaultSchedule`` the caller
+builds) makes hosted nodes misbehave as ``ledger network --byzantine`` does, to rehearse a committee
+with faulty members: the rounds run over the transport it wraps, the nodes stay honest inside. More
+faulty nodes than the protocol tolerates are refused.
 ``submit`` is ``commit`` for a possibly faulty origin: entries the rounds left out are reported, with
 why, instead of failing the whole commit.
 """
@@ -39,18 +41,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from prosima.ledger.consensus.events import Event, FaultEvent
+from prosima.ledger.consensus.fault_injection import FaultInjection
 from prosima.ledger.consensus.overlay import Overlay
 from prosima.ledger.consensus.protocol import (
     PHASES,
     ConsensusContext,
     ConsensusNode,
-    Event,
     Request,
     RoundResult,
     run_round,
 )
+from prosima.ledger.consensus.read_only_node import ReadOnlyNode
 from prosima.ledger.consensus.replica import PartialReplica
 from prosima.ledger.consensus.transport import LocalTransport, Msg, Transport
+from prosima.ledger.consensus.verifiers import verifier_sets
 from prosima.ledger.consensus.voting import VotingPower
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.block import Block
@@ -60,8 +65,6 @@ from prosima.ledger.log.encoding import decode, encode
 from prosima.ledger.log.store import Store
 from prosima.ledger.log.transaction import Transaction, now_us
 from prosima.ledger.log.verify import ChainState
-from prosima.ledger.sim.byzantine import Adversary, FaultSchedule
-from prosima.ledger.sim.network import verifier_sets
 
 WRITER = 0
 STALE = -2  # the height a node reports when it must be rebuilt whatever the store's tip
@@ -69,10 +72,10 @@ STALE = -2  # the height a node reports when it must be rebuilt whatever the sto
 
 # what a node's fault event says about the origin of a transaction batch, in a user's words
 _DROP_REASONS = {
-    "silent": "sent no transaction batch (silent)",
-    "malformed message": "sent a malformed transaction batch",
-    "invalid transaction": "sent transactions that do not decode or are not signed as its own",
-    "invalid transaction signature": "signed its transactions with signatures that do not verify",
+    FaultEvent.SILENT: "sent no transaction batch (silent)",
+    FaultEvent.MALFORMED_MESSAGE: "sent a malformed transaction batch",
+    FaultEvent.INVALID_TRANSACTION: "sent transactions that do not decode or are not signed as its own",
+    FaultEvent.INVALID_TRANSACTION_SIGNATURE: "signed its transactions with signatures that do not verify",
 }
 
 
@@ -120,7 +123,7 @@ class Committee:
         seed: int = 0,
         transport: Transport | None = None,
         overlay_m: int = 2,
-        faults: FaultSchedule | None = None,
+        faults: FaultInjection | None = None,
     ) -> None:
         self.ledger = ledger
         self.seed = seed
@@ -144,21 +147,19 @@ class Committee:
                     f"{ledger.path / 'keys'}; a committee needs the key of every node it hosts"
                 )
             self.keys[i] = key
-        self.faults = faults or FaultSchedule()
-        bad = sorted(i for i in self.faults.nodes if not 0 <= i < n)
+        self.faulty = faults.nodes if faults is not None else frozenset()
+        bad = sorted(i for i in self.faulty if not 0 <= i < n)
         if bad:
             raise LedgerError(f"faulty node {bad[0]} is not a node index between 0 and {n - 1}")
-        if not self.power.tolerates(self.faults.nodes):
+        if not self.power.tolerates(self.faulty):
             raise LedgerError(
-                f"{len(self.faults.nodes)} faulty nodes of {n} exceed what consensus tolerates "
+                f"{len(self.faulty)} faulty nodes of {n} exceed what consensus tolerates "
                 f"(at most {self.power.f}); refused, so that they cannot certify a block"
             )
-        coalition = {i: self.keys[i] for i in self.faults.nodes if i in self.keys}
-        self._adversaries = {  # kept across rebuilds: a crashed leader stays crashed
-            i: Adversary(fault, coalition, seed)
-            for i in self.transport.local
-            if (fault := self.faults.of(i)) is not None
-        }
+        # the rounds' transport, built once: a crashed faulty leader stays crashed across rebuilds
+        self.wire = self.transport
+        if faults is not None:
+            self.wire = faults.wrap(self.transport, self._read_only, self.keys, seed)
         self.default_origin = self.ctx.index_of[ledger.local.node_id]
         self.writer = WRITER in self.transport.local
         self.nodes: dict[int, ConsensusNode] = {}
@@ -189,8 +190,12 @@ class Committee:
         for k, i in enumerate(self.transport.local):
             own = state if k == 0 else copy.deepcopy(state)
             replica = PartialReplica.at_tip(self.ctx.registry, _keep_nothing, own)
-            self.nodes[i] = ConsensusNode(i, self.keys[i], self.ctx, replica, self._adversaries.get(i))
+            self.nodes[i] = ConsensusNode(i, self.keys[i], self.ctx, replica)
         self._stale = False
+
+    def _read_only(self, index: int) -> ReadOnlyNode:
+        """Hosted node ``index``'s read-only view (of the node as it is now: rebuilds replace it)."""
+        return self.nodes[index].read_only()
 
     # -- preflight -------------------------------------------------------------------------
 
@@ -313,12 +318,7 @@ class Committee:
         dropped: tuple[tuple[int, str], ...] = ()
         if sum(len(b.txs) for b in blocks) != count:
             self._stale = True  # what the rounds left in the pools must not reach a later block
-            new = {
-                e
-                for i, node in self.nodes.items()
-                for e in node.events - seen[i]
-                if i not in self.faults.nodes
-            }
+            new = {e for i, node in self.nodes.items() for e in node.events - seen[i] if i not in self.faulty}
             why = _drop_reason(new, origin, range(first_height, first_height + len(self.last_rounds)))
             dropped = tuple((k, why) for k in _left_out(entries, blocks, self.ctx.node_ids[origin]))
         return Submitted(tuple(blocks), dropped)
@@ -328,7 +328,7 @@ class Committee:
         transactions in all, or ``LedgerError`` (fewer are fine when ``partial``)."""
         blocks: list[Block] = []
         for _ in range(count):
-            result = run_round(self.nodes, self.transport, requests)
+            result = run_round(self.nodes, self.wire, requests)
             requests = {}
             self.last_rounds.append(result)
             for p in PHASES:

@@ -36,10 +36,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
+from prosima.ledger.consensus.events import Event, FaultEvent
 from prosima.ledger.consensus.messages import Commit, Decided, Prepare, Proposal, TxBatch
+from prosima.ledger.consensus.read_only_node import ReadOnlyNode
 from prosima.ledger.consensus.replica import Replica
+from prosima.ledger.consensus.round_state import Lock, RoundState, Step
 from prosima.ledger.consensus.transport import Contribution, Msg, Transport
 from prosima.ledger.consensus.voting import VotingPower
 from prosima.ledger.errors import EncodingError, LedgerError
@@ -49,9 +52,6 @@ from prosima.ledger.log.quorum import QuorumCertificate
 from prosima.ledger.log.registry import Registry
 from prosima.ledger.log.transaction import Transaction
 
-if TYPE_CHECKING:
-    from prosima.ledger.sim.byzantine import Adversary
-
 V = TypeVar("V", Prepare, Commit)
 MAX_SKEW_US = 1_000_000
 NO_PROPOSER = bytes(16)
@@ -60,15 +60,6 @@ PHASES = ("sign", "propose", "prepare", "commit", "decide", "append")
 
 class Stalled(LedgerError):
     """No block was decided in ``n`` views (more faulty nodes than the protocol tolerates)."""
-
-
-class Event(NamedTuple):
-    """A fault a node observed: where, what, and the node it blames (-1: unknown)."""
-
-    height: int
-    view: int
-    kind: str
-    culprit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,134 +125,115 @@ def value_of(header: BlockHeader) -> bytes:
     ).encode()
 
 
-@dataclass
-class _Lock:
-    value: bytes
-    view: int
-    header: bytes
-    tx_ids: tuple[bytes, ...]
-
-
 class ConsensusNode:
-    """One node's protocol state and its message handlers; a driver moves nodes through a round."""
+    """One node's protocol state and its message handlers; a driver moves nodes through a round.
 
-    def __init__(
-        self,
-        index: int,
-        key: NodeKey,
-        ctx: ConsensusContext,
-        replica: Replica,
-        fault: Adversary | None = None,
-    ) -> None:
+    The handlers are honest and each belongs to one step of the round (``round.step``); a faulty
+    node is rehearsed by rewriting what it sends (``fault_injection``), never in here."""
+
+    def __init__(self, index: int, key: NodeKey, ctx: ConsensusContext, replica: Replica) -> None:
         if ctx.node_ids[index] != key.node_id:
             raise ValueError(f"node {index}'s key is not the registered one")
         self.index = index
         self.key = key
         self.ctx = ctx
         self.replica = replica
-        self.fault = fault
         self.pool: dict[bytes, Transaction] = {}
         self.committed: set[bytes] = set()
         self.events: set[Event] = set()
         self.verifications = 0
-        self._reset_round()
+        self.round = RoundState(replica.height + 1)
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _reset_round(self) -> None:
-        self.h = self.replica.height + 1
-        self.view = 0
-        self.my_txs: list[bytes] = []
-        self.rejected: list[bytes] = []
-        self.checked: dict[bytes, bool] = {}
-        self.invalid: set[bytes] = set()
-        self.accepted: tuple[bytes, tuple[bytes, ...]] | None = None
-        self.lock: _Lock | None = None
-        self.quorum: _Lock | None = None
-        self.valid_sigs: dict[bytes, dict[int, bytes]] = {}
-        self.signed_by: dict[int, set[bytes]] = {}
-        self.headers_seen: dict[bytes, bytes] = {}
-        self.qc: QuorumCertificate | None = None
-        self.decided: Decided | None = None
-        self._decided_block: Block | None = None
-        self.nothing_left = False
+    @property
+    def height(self) -> int:
+        """Height of the current (or next) round."""
+        return self.round.height
 
-    def _event(self, kind: str, culprit: int = -1) -> None:
-        self.events.add(Event(self.h, self.view, kind, culprit))
+    @property
+    def leader_now(self) -> int:
+        """The leader of the current view."""
+        return self.ctx.leader(self.round.height, self.round.view)
+
+    def read_only(self) -> ReadOnlyNode:
+        """A read-only view of this node's round."""
+        return ReadOnlyNode(self)
+
+    def _event(self, kind: FaultEvent, culprit: int = -1) -> None:
+        self.events.add(Event(self.round.height, self.round.view, kind, culprit))
 
     def _verify_tx(self, tx: Transaction) -> bool:
         self.verifications += 1
         return self.ctx.registry.verify(tx.signer, SIGN_TX, tx.signing_bytes(), tx.signature)
 
     def _verify_block_sig(self, signer: int, header: bytes, signature: bytes) -> bool:
+        r = self.round
         digest = block_hash(header)
-        known = self.valid_sigs.get(digest, {})
+        known = r.valid_sigs.get(digest, {})
         if known.get(signer) == signature:
             return True
         self.verifications += 1
         if not self.ctx.registry.verify(self.ctx.node_ids[signer], SIGN_BLOCK, header, signature):
             return False
-        self.valid_sigs.setdefault(digest, {})[signer] = signature
-        seen = self.signed_by.setdefault(signer, set())
+        r.valid_sigs.setdefault(digest, {})[signer] = signature
+        seen = r.signed_by.setdefault(signer, set())
         seen.add(digest)
         if len(seen) > 1:
-            self._event("double signing (two headers signed at one height)", signer)
+            self._event(FaultEvent.DOUBLE_SIGNING, signer)
         return True
-
-    @property
-    def leader_now(self) -> int:
-        """The leader of the current view."""
-        return self.ctx.leader(self.h, self.view)
 
     # -- 1. sign ---------------------------------------------------------------------------
 
     def sign_requests(self, requests: Sequence[Request]) -> Contribution:
-        """Sign this node's requests as transactions; the batch to all-gather."""
-        self._reset_round()
-        self.my_txs = [
-            Transaction.create(self.key, r.kind, r.payload, r.key, r.time).encode() for r in requests
-        ]
-        msg = TxBatch(tuple(self.my_txs)).encode()
-        return self.fault.txs(self, msg) if self.fault else msg
+        """Start the round at the next height (whatever step the last one stopped at: a round with
+        nothing to decide stops early) and sign this node's requests as transactions; the batch
+        to all-gather."""
+        self.round = r = RoundState(self.replica.height + 1, Step.SIGN)
+        r.my_txs = [Transaction.create(self.key, q.kind, q.payload, q.key, q.time).encode() for q in requests]
+        return TxBatch(tuple(r.my_txs)).encode()
 
     # -- 2. verify -------------------------------------------------------------------------
 
     def on_txs(self, received: Sequence[Msg]) -> bool:
         """Take every node's batch into the pool and verify the transactions mapped here; True when
         the pool holds something to decide."""
+        self.round.expect(Step.SIGN, "on_txs")
         for sender, data in enumerate(received):
             if data is None:
-                self._event("silent", sender)
+                self._event(FaultEvent.SILENT, sender)
                 continue
             try:
                 batch = TxBatch.decode(data)
             except EncodingError:
-                self._event("malformed message", sender)
+                self._event(FaultEvent.MALFORMED_MESSAGE, sender)
                 continue
             for raw in batch.txs:
                 try:
                     tx = Transaction.decode(raw)
                 except EncodingError:
-                    self._event("invalid transaction", sender)
+                    self._event(FaultEvent.INVALID_TRANSACTION, sender)
                     continue
                 tid = tx.tx_id
                 if tx.signer != self.ctx.node_ids[sender] or tid in self.committed or tid in self.pool:
-                    self._event("invalid transaction", sender)
+                    self._event(FaultEvent.INVALID_TRANSACTION, sender)
                     continue
                 self.pool[tid] = tx
                 mapped = self.ctx.verifiers(tid, sender)  # every node asks, in the same order
                 if sender != self.index and self.index in mapped:
                     self._check_tx(tid)
+        self.round.step = Step.PROPOSE
         return bool(self.pool)
 
     def _check_tx(self, tid: bytes) -> bool:
         """Verify a pooled transaction once; remember and announce an invalid one."""
-        ok = self.checked.get(tid)
+        r = self.round
+        ok = r.checked.get(tid)
         if ok is None:
-            ok = self.checked[tid] = self._verify_tx(self.pool[tid])
+            ok = r.checked[tid] = self._verify_tx(self.pool[tid])
             if not ok:
-                self.invalid.add(tid)
-                self.rejected.append(tid)
+                r.invalid.add(tid)
+                r.rejected.append(tid)
         return ok
 
     def _take_claims(self, claims: Mapping[int, Sequence[bytes]]) -> None:
@@ -272,23 +244,25 @@ class ConsensusNode:
                 if tx is None:
                     continue
                 if self._check_tx(tid):
-                    self._event("false rejection", sender)
-        for tid in self.invalid & self.pool.keys():
-            self._event("invalid transaction signature", self.ctx.index_of[self.pool[tid].signer])
+                    self._event(FaultEvent.FALSE_REJECTION, sender)
+        for tid in self.round.invalid & self.pool.keys():
+            culprit = self.ctx.index_of[self.pool[tid].signer]
+            self._event(FaultEvent.INVALID_TRANSACTION_SIGNATURE, culprit)
             del self.pool[tid]
 
     # -- 3. views --------------------------------------------------------------------------
 
     def _candidate(self) -> tuple[tuple[bytes, ...], list[Transaction], int]:
-        ids = tuple(tid for tid in self.pool if tid not in self.invalid)
+        ids = tuple(tid for tid in self.pool if tid not in self.round.invalid)
         if self.ctx.max_block_txs:
             ids = ids[: self.ctx.max_block_txs]
         txs = [self.pool[t] for t in ids]
         return ids, txs, max([self.replica.tip_time, *(t.time for t in txs)])
 
-    def _header(self, txs: Sequence[Transaction], when: int, proposer: bytes) -> BlockHeader:
+    def header(self, txs: Sequence[Transaction], when: int, proposer: bytes) -> BlockHeader:
+        """The header of this round's block over ``txs`` at time ``when``, proposed by ``proposer``."""
         return build_header(
-            height=self.h,
+            height=self.round.height,
             prev_hash=self.replica.tip_hash,
             txs=txs,
             log=self.replica.log,
@@ -300,63 +274,64 @@ class ConsensusNode:
         """As the leader: the header to send each node (re-proposing the locked value, if any),
         after verifying every pooled transaction not verified yet. An empty header says that
         nothing valid is left."""
-        self.view = view
+        r = self.round
+        r.expect(Step.PROPOSE, "propose", view)
         me = self.key.node_id
         for tid in list(self.pool):
             self._check_tx(tid)
-        if self.lock is not None:
-            ids = self.lock.tx_ids
+        if r.lock is not None:
+            ids = r.lock.tx_ids
             txs = [self.pool[t] for t in ids]
-            old = BlockHeader.decode(self.lock.header)
-            header = self._header(txs, old.time, me).encode()
+            old = BlockHeader.decode(r.lock.header)
+            header = self.header(txs, old.time, me).encode()
         else:
             ids, txs, when = self._candidate()
-            header = self._header(txs, when, me).encode() if txs else b""
-        msg = Proposal(self.h, view, header, ids).encode()
-        honest = [msg] * self.ctx.n
-        return self.fault.proposal(self, view, honest) if self.fault else honest
+            header = self.header(txs, when, me).encode() if txs else b""
+        return [Proposal(r.height, view, header, ids).encode()] * self.ctx.n
 
     def _check_proposal(self, data: bytes) -> tuple[bytes, tuple[bytes, ...]] | None:
+        r = self.round
         p = Proposal.decode(data)
-        if p.header == b"" and p.height == self.h:
-            self.nothing_left = True
+        if p.header == b"" and p.height == r.height:
+            r.nothing_left = True
             return None
         header = BlockHeader.decode(p.header)
-        if p.height != self.h or p.view != self.view or header.height != self.h:
+        if p.height != r.height or p.view != r.view or header.height != r.height:
             return None
         if header.proposer != self.ctx.node_ids[self.leader_now] or len(set(p.tx_ids)) != len(p.tx_ids):
             return None
-        if any(t not in self.pool or t in self.invalid for t in p.tx_ids):
+        if any(t not in self.pool or t in r.invalid for t in p.tx_ids):
             return None
         txs = [self.pool[t] for t in p.tx_ids]
         latest = max([self.replica.tip_time, *(t.time for t in txs)])
         if not self.replica.tip_time <= header.time <= latest + MAX_SKEW_US:
             return None
-        if self._header(txs, header.time, header.proposer).encode() != p.header:
+        if self.header(txs, header.time, header.proposer).encode() != p.header:
             return None
-        if self.lock is not None and value_of(header) != self.lock.value:
+        if r.lock is not None and value_of(header) != r.lock.value:
             return None
         return p.header, p.tx_ids
 
     def on_proposal(self, view: int, data: Msg) -> Contribution:
         """Check the leader's header; the prepare to all-gather (``None``: nothing acceptable)."""
-        self.view = view
-        self.accepted = None
-        self.nothing_left = False
+        r = self.round
+        r.expect(Step.PROPOSE, "on_proposal", view)
+        r.accepted = None
+        r.nothing_left = False
         if data is None:
-            self._event("leader timeout (no proposal)", self.leader_now)
+            self._event(FaultEvent.LEADER_TIMEOUT, self.leader_now)
         else:
             try:
-                self.accepted = self._check_proposal(data)
+                r.accepted = self._check_proposal(data)
             except EncodingError:
-                self.accepted = None
-            if self.accepted is None and not self.nothing_left:
-                self._event("invalid proposal", self.leader_now)
-        header, ids = self.accepted if self.accepted is not None else (b"", ())
-        msg = None
-        if header or self.rejected:
-            msg = Prepare(self.h, view, header, ids, tuple(self.rejected)).encode()
-        return self.fault.prepare(self, view, msg) if self.fault else msg
+                r.accepted = None
+            if r.accepted is None and not r.nothing_left:
+                self._event(FaultEvent.INVALID_PROPOSAL, self.leader_now)
+        r.step = Step.PREPARE
+        header, ids = r.accepted if r.accepted is not None else (b"", ())
+        if header or r.rejected:
+            return Prepare(r.height, view, header, ids, tuple(r.rejected)).encode()
+        return None
 
     def _votes(self, kind: type[V], view: int, received: Sequence[Msg]) -> Iterator[tuple[int, V]]:
         """The decodable ``kind`` messages of this height and view, with their senders (a malformed
@@ -367,13 +342,15 @@ class ConsensusNode:
             try:
                 vote = kind.decode(data)
             except EncodingError:
-                self._event("malformed message", sender)
+                self._event(FaultEvent.MALFORMED_MESSAGE, sender)
                 continue
-            if vote.height == self.h and vote.view == view:
+            if vote.height == self.round.height and vote.view == view:
                 yield sender, vote
 
     def on_prepares(self, view: int, received: Sequence[Msg]) -> list[Msg] | None:
         """Count prepares; lock on a quorum's value; return the commit vote for each node."""
+        r = self.round
+        r.expect(Step.PREPARE, "on_prepares", view)
         voters: dict[bytes, set[int]] = {}
         info: dict[bytes, list[Prepare]] = {}
         claims: dict[int, Sequence[bytes]] = {}
@@ -388,10 +365,10 @@ class ConsensusNode:
             digest = block_hash(p.header)
             voters.setdefault(digest, set()).add(sender)
             info.setdefault(digest, []).append(p)
-            self.headers_seen[digest] = p.header
+            r.headers_seen[digest] = p.header
         leader_id = self.ctx.node_ids[self.leader_now]
         fresh = 0
-        self.quorum = None
+        r.quorum = None
         for digest, who in voters.items():
             try:
                 header = BlockHeader.decode(info[digest][0].header)
@@ -400,45 +377,47 @@ class ConsensusNode:
             if header.proposer != leader_id:
                 continue
             fresh += 1
-            if self.ctx.power.is_quorum(who) and header.height == self.h:
+            if self.ctx.power.is_quorum(who) and header.height == r.height:
                 ids = self._ids_for(header, info[digest])
                 if ids is not None:
-                    self.quorum = _Lock(value_of(header), view, info[digest][0].header, ids)
+                    r.quorum = Lock(value_of(header), view, info[digest][0].header, ids)
         if fresh > 1:
-            self._event("conflicting proposals", self.leader_now)
-        msg = None
-        if self.quorum is not None:
-            self.lock = self.quorum
-            sig = self.key.sign(SIGN_BLOCK, self.quorum.header)
-            digest = block_hash(self.quorum.header)
-            self.valid_sigs.setdefault(digest, {})[self.index] = sig
-            self.signed_by.setdefault(self.index, set()).add(digest)
-            if self.ctx.observer is not None:
-                self.ctx.observer(self.h, self.index, self.quorum.header, sig)
-            msg = Commit(self.h, view, digest, sig).encode()
-        honest = None if msg is None else [msg] * self.ctx.n
-        return self.fault.commits(self, view, honest) if self.fault else honest
+            self._event(FaultEvent.CONFLICTING_PROPOSALS, self.leader_now)
+        r.step = Step.COMMIT
+        if r.quorum is None:
+            return None
+        r.lock = r.quorum
+        sig = self.key.sign(SIGN_BLOCK, r.quorum.header)
+        digest = block_hash(r.quorum.header)
+        r.valid_sigs.setdefault(digest, {})[self.index] = sig
+        r.signed_by.setdefault(self.index, set()).add(digest)
+        if self.ctx.observer is not None:
+            self.ctx.observer(r.height, self.index, r.quorum.header, sig)
+        return [Commit(r.height, view, digest, sig).encode()] * self.ctx.n
 
     def _ids_for(self, header: BlockHeader, prepares: list[Prepare]) -> tuple[bytes, ...] | None:
         """The first announced id list that rebuilds ``header`` from this node's pool (a header
         holding a transaction found invalid cannot be rebuilt)."""
-        if self.accepted is not None and self.accepted[0] == prepares[0].header:
-            if all(t in self.pool for t in self.accepted[1]):
-                return self.accepted[1]
+        accepted = self.round.accepted
+        if accepted is not None and accepted[0] == prepares[0].header:
+            if all(t in self.pool for t in accepted[1]):
+                return accepted[1]
             return None
         for p in prepares:
             if all(t in self.pool for t in p.tx_ids) and len(set(p.tx_ids)) == len(p.tx_ids):
                 txs = [self.pool[t] for t in p.tx_ids]
-                if self._header(txs, header.time, header.proposer).encode() == p.header:
+                if self.header(txs, header.time, header.proposer).encode() == p.header:
                     return p.tx_ids
         return None
 
     def on_commits(self, view: int, received: Sequence[Msg]) -> None:
         """Verify commit signatures until they form a quorum certificate."""
-        self.qc = None
-        target = self.quorum.header if self.quorum is not None else None
+        r = self.round
+        r.expect(Step.COMMIT, "on_commits", view)
+        r.qc = None
+        target = r.quorum.header if r.quorum is not None else None
         digest = block_hash(target) if target is not None else b""
-        valid = self.valid_sigs.setdefault(digest, {}) if target is not None else {}
+        valid = r.valid_sigs.setdefault(digest, {}) if target is not None else {}
         for sender, c in self._votes(Commit, view, received):
             if target is not None and c.block_hash == digest:
                 if sender in valid and valid[sender] == c.signature:
@@ -446,30 +425,33 @@ class ConsensusNode:
                 if self.ctx.power.is_quorum(valid):
                     continue
                 if not self._verify_block_sig(sender, target, c.signature):
-                    self._event("invalid commit signature", sender)
+                    self._event(FaultEvent.INVALID_COMMIT_SIGNATURE, sender)
                 continue
-            other = self.headers_seen.get(c.block_hash)
+            other = r.headers_seen.get(c.block_hash)
             if other is None:
-                self._event("commit for an unknown header", sender)
+                self._event(FaultEvent.UNKNOWN_HEADER_COMMIT, sender)
             elif not self._verify_block_sig(sender, other, c.signature):
-                self._event("invalid commit signature", sender)
+                self._event(FaultEvent.INVALID_COMMIT_SIGNATURE, sender)
         if target is not None and self.ctx.power.is_quorum(valid):
-            self.qc = QuorumCertificate(tuple(sorted((self.ctx.node_ids[i], s) for i, s in valid.items())))
+            r.qc = QuorumCertificate(tuple(sorted((self.ctx.node_ids[i], s) for i, s in valid.items())))
+        r.step = Step.DECIDE
 
     def _decided_msg(self) -> Msg:
-        if self.qc is None or self.quorum is None:
+        r = self.round
+        if r.qc is None or r.quorum is None:
             return None
-        return Decided(self.h, self.quorum.header, self.quorum.tx_ids, self.qc.encode()).encode()
+        return Decided(r.height, r.quorum.header, r.quorum.tx_ids, r.qc.encode()).encode()
 
     def block_message(self, view: int) -> Msg:
         """As the leader: the block with its certificate to broadcast (``None``: no certificate)."""
-        msg = self._decided_msg()
-        return self.fault.block(self, view, msg) if self.fault else msg
+        self.round.expect(Step.DECIDE, "block_message", view)
+        return self._decided_msg()
 
     def _check_decided(self, data: bytes) -> Decided | None:
+        r = self.round
         d = Decided.decode(data)
         header = BlockHeader.decode(d.header)
-        if d.height != self.h or header.height != self.h or header.prev_hash != self.replica.tip_hash:
+        if d.height != r.height or header.height != r.height or header.prev_hash != self.replica.tip_hash:
             return None
         if any(t not in self.pool for t in d.tx_ids) or len(set(d.tx_ids)) != len(d.tx_ids):
             return None
@@ -477,63 +459,73 @@ class ConsensusNode:
         signers = [self.ctx.index_of.get(nid) for nid in qc.signers]
         if any(i is None for i in signers) or not self.ctx.power.is_quorum(signers):  # type: ignore[arg-type]
             return None
-        known = self.quorum is not None and (d.header, d.tx_ids) == (self.quorum.header, self.quorum.tx_ids)
+        known = r.quorum is not None and (d.header, d.tx_ids) == (r.quorum.header, r.quorum.tx_ids)
         if not known:  # a header this node did not see a quorum for: rebuild it from the pool
             txs = [self.pool[t] for t in d.tx_ids]
-            if self._header(txs, header.time, header.proposer).encode() != d.header:
+            if self.header(txs, header.time, header.proposer).encode() != d.header:
                 return None
         for i, (_, sig) in zip(signers, qc.signatures, strict=True):
             if not self._verify_block_sig(i, d.header, sig):  # type: ignore[arg-type]
                 return None
-        self._decided_block = Block(header, tuple(self.pool[t] for t in d.tx_ids), qc)
+        r.decided_block = Block(header, tuple(self.pool[t] for t in d.tx_ids), qc)
         return d
 
-    def on_block(self, view: int, data: Msg) -> bool:
-        """Check the leader's block; True when it is decided."""
-        if data is None:
-            self._event("leader block missing (timeout)", self.leader_now)
-            return False
+    def _take_decided(self, data: bytes) -> bool:
+        """Check a decided block; True (and the round at ``APPEND``) when it is valid."""
+        r = self.round
         try:
-            self.decided = self._check_decided(data)
+            r.decided = self._check_decided(data)
         except EncodingError:
-            self.decided = None
-        if self.decided is None:
-            self._event("leader block invalid", self.leader_now)
-        return self.decided is not None
+            r.decided = None
+        if r.decided is not None:
+            r.step = Step.APPEND
+        return r.decided is not None
+
+    def on_block(self, view: int, data: Msg) -> bool:
+        """Check the leader's block; True when it is decided (otherwise certificates are offered)."""
+        self.round.expect(Step.DECIDE, "on_block", view)
+        self.round.step = Step.OFFER
+        if data is None:
+            self._event(FaultEvent.LEADER_BLOCK_MISSING, self.leader_now)
+            return False
+        if self._take_decided(data):
+            return True
+        self._event(FaultEvent.LEADER_BLOCK_INVALID, self.leader_now)
+        return False
 
     def offer_message(self, view: int) -> Contribution:
         """The certificate this node holds, offered when the leader's block failed."""
-        msg = self._decided_msg()
-        return self.fault.offer(self, view, msg) if self.fault else msg
+        self.round.expect(Step.OFFER, "offer_message", view)
+        return self._decided_msg()
 
     def on_offers(self, view: int, received: Sequence[Msg]) -> bool:
-        """Take the first valid certificate offered (rank order); True when one is found."""
+        """Take the first valid certificate offered (rank order); True when one is found, otherwise
+        the view changes (the round goes back to ``PROPOSE`` in the next view)."""
+        r = self.round
+        r.expect(Step.OFFER, "on_offers", view)
         for sender, data in enumerate(received):
             if data is None:
                 continue
-            try:
-                self.decided = self._check_decided(data)
-            except EncodingError:
-                self.decided = None
-            if self.decided is not None:
+            if self._take_decided(data):
                 return True
-            self._event("invalid certificate offered", sender)
-        self._event("view change", self.leader_now)
+            self._event(FaultEvent.INVALID_CERTIFICATE_OFFERED, sender)
+        self._event(FaultEvent.VIEW_CHANGE, self.leader_now)
+        r.view, r.step = view + 1, Step.PROPOSE
         return False
 
     # -- 4. append -------------------------------------------------------------------------
 
     def append_decided(self) -> Block:
         """Append the decided block to the replica and drop its transactions from the pool."""
-        if self.decided is None or self._decided_block is None:
+        r = self.round
+        if r.step is not Step.APPEND or r.decided is None or r.decided_block is None:
             raise LedgerError("no block was decided this round")
-        d, block = self.decided, self._decided_block
-        self.replica.append(block)
-        for t in d.tx_ids:
+        self.replica.append(r.decided_block)
+        for t in r.decided.tx_ids:
             del self.pool[t]
             self.committed.add(t)
-        self._reset_round()
-        return block
+        self.round = RoundState(self.replica.height + 1)
+        return r.decided_block
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -587,7 +579,7 @@ def run_round(
         critical[phase] += slowest
         return out
 
-    def leader_does(phase: str, method: str, *args: object) -> object:
+    def leader_does(phase: str, method: str, *args: object) -> Any:
         t = time.perf_counter()
         out = getattr(nodes[leader], method)(*args)
         critical[phase] += time.perf_counter() - t
@@ -597,7 +589,7 @@ def run_round(
         return RoundResult(block, height, views, time.perf_counter() - start, phases, critical)
 
     any_node = next(iter(nodes.values()))
-    height, ctx = any_node.h, any_node.ctx
+    height, ctx = any_node.height, any_node.ctx
     got = net.allgather(each("sign", "sign_requests", per_node={i: requests.get(i, ()) for i in nodes}))
     busy = _agree(each("sign", "on_txs", per_node=got), "the pool")
     tick("sign")
@@ -606,9 +598,9 @@ def run_round(
     for view in range(ctx.n):
         leader = ctx.leader(height, view)
         sent = leader_does("propose", "propose", view) if leader in nodes else None
-        got = net.scatter(leader, sent)
+        proposals = net.scatter(leader, sent)
         tick("propose")
-        prepares = net.allgather(each("prepare", "on_proposal", view, per_node=got))
+        prepares = net.allgather(each("prepare", "on_proposal", view, per_node=proposals))
         votes = each("prepare", "on_prepares", view, per_node=prepares)
         if not _agree({i: bool(n.pool) for i, n in nodes.items()}, "the pool"):
             tick("prepare")

@@ -28,13 +28,7 @@ from typing import Any
 
 from prosima.ledger.consensus.erasure import ErasureCode
 from prosima.ledger.consensus.overlay import Overlay
-from prosima.ledger.consensus.placement import (
-    GftPlacement,
-    Placement,
-    RandomPlacement,
-    item_id,
-    make_placement,
-)
+from prosima.ledger.consensus.placement import item_id, make_placement
 from prosima.ledger.consensus.protocol import (
     PHASES,
     ConsensusContext,
@@ -47,14 +41,13 @@ from prosima.ledger.consensus.protocol import (
 from prosima.ledger.consensus.replica import FullReplica, PartialReplica, Replica
 from prosima.ledger.consensus.storage import StorageAccount
 from prosima.ledger.consensus.transport import LocalTransport, Transport
+from prosima.ledger.consensus.verifiers import SYSTEMS, verifier_sets
 from prosima.ledger.consensus.voting import VotingPower, max_faulty
 from prosima.ledger.log.block import Block
 from prosima.ledger.log.crypto import NodeKey
 from prosima.ledger.log.registry import Registry
-from prosima.ledger.sim.byzantine import Adversary, FaultSchedule
+from prosima.ledger.sim.byzantine import FaultSchedule
 from prosima.ledger.sim.workload import AnchorRequest
-
-SYSTEMS = ("gft", "random", "full")
 
 
 @dataclass
@@ -98,19 +91,6 @@ def node_keys(n: int, seed: int) -> list[NodeKey]:
     ]
 
 
-def verifier_sets(system: str, n: int, seed: int) -> Callable[[bytes, int], tuple[int, ...]]:
-    """Who verifies (and, if partial, keeps) a transaction: ``f + 1`` mapped nodes, signer first."""
-    size = min(n, max_faulty(n) + 1)
-    if system == "full":
-        return lambda _tx, origin: tuple(range(n))
-    placement: Placement = (
-        GftPlacement(n, "prosima.verify.v1") if system == "gft" else RandomPlacement(n, seed)
-    )
-    if system == "gft":
-        return lambda tx, origin: placement.nodes(tx.hex(), r=size, local=origin)
-    return lambda tx, origin: tuple(dict.fromkeys((origin, *placement.nodes(tx.hex(), r=size))))[:size]
-
-
 @dataclass
 class _HostLog:
     rounds: list[dict[str, Any]] = field(default_factory=list)
@@ -118,7 +98,9 @@ class _HostLog:
 
 
 class Network:
-    """The nodes hosted here (all of them in process, a block of them per MPI rank) and their shared setup."""
+    """The nodes hosted here (all of them in process, a block of them per MPI rank) and their shared
+    setup. Rounds run over ``wire``: ``transport`` with the scheduled faulty nodes' messages
+    rewritten on their way out (``transport`` itself when none is hosted here)."""
 
     def __init__(
         self,
@@ -156,7 +138,6 @@ class Network:
         self._tmp = None
         if store_dir is None and self.full_nodes & set(self.transport.local):
             store_dir = self._tmp = tempfile.mkdtemp(prefix="prosima-network-")
-        coalition = {i: keys[i] for i in self.schedule.nodes}
         self.nodes: dict[int, ConsensusNode] = {}
         for i in self.transport.local:
             replica: Replica
@@ -164,13 +145,14 @@ class Network:
                 replica = FullReplica(Path(store_dir) / f"node-{i:02d}.db", self.registry)  # type: ignore[arg-type]
             else:
                 replica = PartialReplica(self.registry, self._keeper(i))
-            fault = self.schedule.of(i)
-            adversary = (
-                Adversary(fault, coalition, config.seed, split_prepares=config.split_prepares)
-                if fault
-                else None
-            )
-            self.nodes[i] = ConsensusNode(i, keys[i], self.ctx, replica, adversary)
+            self.nodes[i] = ConsensusNode(i, keys[i], self.ctx, replica)
+        self.wire = self.schedule.wrap(
+            self.transport,
+            lambda i: self.nodes[i].read_only(),
+            dict(enumerate(keys)),
+            config.seed,
+            split_prepares=config.split_prepares,
+        )
         self.blocks: list[Block] = []
         self.log = _HostLog()
 
@@ -189,7 +171,7 @@ class Network:
         for r in batch:
             if r.origin in self.nodes:
                 requests.setdefault(r.origin, []).append(r.request())
-        result = run_round(self.nodes, self.transport, requests)
+        result = run_round(self.nodes, self.wire, requests)
         if result.block is not None:
             self.blocks.append(result.block)
         self.log.rounds.append(
