@@ -13,6 +13,7 @@ of a 256x256 8-bit slice), plus the random baseline's lookup directory. Measured
 - bytes per node, replication factor, arbitrary node losses survived.
 
 The paper's own figures are printed beside ours as "paper (reported)": they were not measured here.
+``measure`` runs; ``run_consensus_bench`` prints the tables and writes the JSON and the plots.
 """
 
 from __future__ import annotations
@@ -27,11 +28,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from prosima.bench.report import environment, write_json
+from prosima.bench.render import (
+    Block,
+    FigureFile,
+    Rows,
+    figure_beside,
+    make_console,
+    publish,
+    pyplot,
+    show,
+)
+from prosima.bench.report import environment
 from prosima.imaging.shards import plan_shards
 from prosima.ledger.consensus.erasure import ErasureCode
 from prosima.ledger.consensus.transport import LocalTransport, Transport
@@ -61,6 +73,36 @@ TRADEOFF_CODES = ((4, 1), (8, 1), (4, 2), (8, 2), (12, 3), (10, 4), (6, 3))
 IMAGE_SHAPE = (256, 256)
 SHARDS = 16
 SHARD_BYTES = 4096
+FIGURES = ("storage", "latency", "throughput", "tradeoff")
+
+
+@dataclass(frozen=True)
+class ConsensusConfig:
+    """What ``bench consensus`` measures."""
+
+    nodes: int = 20  # ledger nodes (MPI ranks for the mpi backend)
+    workloads: tuple[int, ...] = (200, 400, 600, 800, 1000)  # images per throughput run
+    batch: int = 64  # images per block in the throughput runs
+    unbatched: int = 200  # images committed one per block for latency (0: none)
+    backends: tuple[str, ...] = ("inproc", "mpi", "mpi:2")  # inproc, mpi (a rank per node), mpi:P
+    seed: int = 0  # seed of overlay, keys and workload
+    mpi_timeout: float = 900.0  # seconds an mpirun backend may take
+
+    def __post_init__(self) -> None:
+        mpi_ranks(self.backends, self.nodes)
+
+
+def mpi_ranks(backends: Sequence[str], nodes: int) -> dict[str, int]:
+    """The ranks of each MPI backend; an unknown backend is refused."""
+    ranks = {}
+    for b in backends:
+        if b == "mpi":
+            ranks[b] = nodes
+        elif b.startswith("mpi:") and b[4:].isdigit() and 1 <= int(b[4:]) <= nodes:
+            ranks[b] = int(b[4:])
+        elif b != "inproc":
+            raise ValueError(f"unknown backend {b!r}; use inproc, mpi or mpi:P with 1 <= P <= nodes")
+    return ranks
 
 
 def ec_for(nodes: int) -> tuple[int, int]:
@@ -241,30 +283,13 @@ def _worker(spec_path: str, out_path: str) -> None:
         Path(out_path).write_text(json.dumps(results))
 
 
-def run_consensus_bench(
-    *,
-    nodes: int = 20,
-    workloads: Sequence[int] = (200, 400, 600, 800, 1000),
-    batch: int = 64,
-    unbatched: int = 200,
-    backends: Sequence[str] = ("inproc", "mpi", "mpi:2"),
-    seed: int = 0,
-    json_path: str | Path | None = None,
-    mpi_timeout: float = 900.0,
-) -> dict[str, Any]:
-    """Run the benchmark, print the tables, save the plots beside ``json_path`` and return the results.
+def measure(config: ConsensusConfig) -> dict[str, Any]:
+    """Run every system on every backend; the JSON document.
 
     Backends: ``inproc`` (every node in this process), ``mpi`` (``mpirun -n nodes``, a rank per node)
     and ``mpi:P`` (``mpirun -n P``, the nodes spread over P ranks, e.g. one per core)."""
-    mpi_ranks = {}
-    for b in backends:
-        if b == "mpi":
-            mpi_ranks[b] = nodes
-        elif b.startswith("mpi:") and b[4:].isdigit() and 1 <= int(b[4:]) <= nodes:
-            mpi_ranks[b] = int(b[4:])
-        elif b != "inproc":
-            raise ValueError(f"unknown backend {b!r}; use inproc, mpi or mpi:P with 1 <= P <= nodes")
-    runs = plan(nodes, workloads, batch, unbatched)
+    nodes, seed = config.nodes, config.seed
+    runs = plan(nodes, config.workloads, config.batch, config.unbatched)
     shard_ids = gft_shard_ids()
     started = time.time()
     results: dict[str, Any] = {
@@ -275,9 +300,9 @@ def run_consensus_bench(
         "settings": {
             "nodes": nodes,
             "seed": seed,
-            "workloads": list(workloads),
-            "batch": batch,
-            "unbatched_images": unbatched,
+            "workloads": list(config.workloads),
+            "batch": config.batch,
+            "unbatched_images": config.unbatched,
             "image": {"shape": list(IMAGE_SHAPE), "shards": SHARDS, "shard_bytes": SHARD_BYTES},
             "hubs": 3,
             "voting": "count",
@@ -287,13 +312,13 @@ def run_consensus_bench(
         "runs": [],
         "backends": {},
     }
-    if "inproc" in backends:
+    if "inproc" in config.backends:
         t0 = time.perf_counter()
         results["runs"] += run_plan(runs, lambda: LocalTransport(nodes), seed, shard_ids)
         results["backends"]["inproc"] = {"status": "ok", "seconds": time.perf_counter() - t0}
-    for name, ranks in mpi_ranks.items():
+    for name, ranks in mpi_ranks(config.backends, nodes).items():
         t0 = time.perf_counter()
-        got = _run_mpi(runs, nodes, ranks, seed, mpi_timeout)
+        got = _run_mpi(runs, nodes, ranks, seed, config.mpi_timeout)
         if isinstance(got, str):
             results["backends"][name] = {"status": got}
         else:
@@ -302,12 +327,40 @@ def run_consensus_bench(
     results["erasure_cost"] = _erasure_cost()
     results["machine"]["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["seconds"] = time.time() - started
-    print_tables(results)
+    return results
+
+
+def run_consensus_bench(
+    *,
+    nodes: int = 20,
+    workloads: Sequence[int] = ConsensusConfig.workloads,
+    batch: int = 64,
+    unbatched: int = 200,
+    backends: Sequence[str] = ConsensusConfig.backends,
+    seed: int = 0,
+    json_path: str | Path | None = None,
+    mpi_timeout: float = 900.0,
+) -> dict[str, Any]:
+    """Measure, print the tables, write the JSON and the four plots beside it (their paths under
+    ``figures``); return the JSON document."""
+    config = ConsensusConfig(nodes, tuple(workloads), batch, unbatched, tuple(backends), seed, mpi_timeout)
+    results = measure(config)
+    console = make_console(160)
+    show(console, report(results))
+    draws = {
+        "storage": draw_storage,
+        "latency": draw_latency,
+        "throughput": draw_throughput,
+        "tradeoff": draw_tradeoff,
+    }
+    figures = [
+        FigureFile(path, partial(draws[name], results), 110)
+        for name in FIGURES
+        if (path := figure_beside(json_path, name)) is not None
+    ]
     if json_path is not None:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        results["figures"] = save_figures(results, path.with_suffix(""))
-        write_json(results, path)
+        results["figures"] = [str(f.path) for f in figures]
+    publish(console, results, json_path, figures)
     return results
 
 
@@ -324,40 +377,31 @@ def _mb(x: float) -> str:
     return f"{x / 1e6:,.2f}"
 
 
-def print_tables(results: dict[str, Any]) -> None:
-    """The benchmark's tables, with the paper's reported figures beside ours."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=160)
-    s = results["settings"]
-    biggest = max(s["workloads"])
-    table = Table(
-        title=f"Storage per node, N={s['nodes']}, {biggest} images x {s['image']['shards']} shards x "
-        f"{s['image']['shard_bytes']} B (+ ledger)"
-    )
-    for col in (
-        "system",
-        "min MB",
-        "mean MB",
-        "max MB",
-        "replication",
-        "paper (reported)",
-        "losses survived",
-        "directory/node",
-        "lookup",
-    ):
-        table.add_column(col, justify="right")
-    rows = _find(results, mode="batched", images=biggest, backend="inproc") or _find(
+def _biggest_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The batched runs of the biggest workload (in process when there are some)."""
+    biggest = max(results["settings"]["workloads"])
+    return _find(results, mode="batched", images=biggest, backend="inproc") or _find(
         results, mode="batched", images=biggest
     )
+
+
+def _storage_variants(rows: Sequence[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each run's storage, and GFT's with erasure coding beside it."""
+    variants = []
     for r in rows:
-        variants = [(r["system"], r["storage"])]
+        variants.append((r["system"], r["storage"]))
         if "storage_ec" in r:
             variants.append(("gft-ec", r["storage_ec"]))
-        for name, st in variants:
-            paper = PAPER["replication"].get(name if name != "gft-ec" else "gft")
-            table.add_row(
+    return variants
+
+
+def _storage_rows(results: dict[str, Any]) -> Rows:
+    s = results["settings"]
+    rows = []
+    for name, st in _storage_variants(_biggest_runs(results)):
+        paper = PAPER["replication"].get(name if name != "gft-ec" else "gft")
+        rows.append(
+            (
                 _name(name, results),
                 _mb(st["min_node_bytes"]),
                 _mb(st["mean_node_bytes"]),
@@ -368,23 +412,28 @@ def print_tables(results: dict[str, Any]) -> None:
                 f"{st['directory_bytes_per_node']:,} B",
                 "directory" if name == "random" else ("local (all)" if name == "full" else "computed"),
             )
-    console.print(table)
-    table = Table(title="Commit latency, one image per block (paper (reported): 228 ms)")
-    for col in (
+        )
+    columns = (
         "system",
-        "backend",
-        "images",
-        "median ms",
-        "p95 ms",
-        "ms/image",
-        "critical median ms",
-        "critical p95 ms",
-        "verif./image",
-        "view changes",
-    ):
-        table.add_column(col, justify="right")
-    for r in _find(results, mode="unbatched"):
-        table.add_row(
+        "min MB",
+        "mean MB",
+        "max MB",
+        "replication",
+        "paper (reported)",
+        "losses survived",
+        "directory/node",
+        "lookup",
+    )
+    title = (
+        f"Storage per node, N={s['nodes']}, {max(s['workloads'])} images x {s['image']['shards']} shards x "
+        f"{s['image']['shard_bytes']} B (+ ledger)"
+    )
+    return Rows(title, columns, rows)
+
+
+def _latency_rows(results: dict[str, Any]) -> Rows:
+    rows = [
+        (
             LABELS[r["system"]],
             r["backend"],
             str(r["images_committed"]),
@@ -396,25 +445,26 @@ def print_tables(results: dict[str, Any]) -> None:
             f"{r['verifications_per_image']:.0f}",
             str(r["view_changes"]),
         )
-    console.print(table)
-    table = Table(
-        title=f"Throughput, {s['batch']} images per block (paper (reported): 0.47-0.71 images/s, "
-        "1131-1543 ms/image)"
-    )
-    for col in (
+        for r in _find(results, mode="unbatched")
+    ]
+    columns = (
         "system",
         "backend",
         "images",
-        "images/s",
+        "median ms",
+        "p95 ms",
         "ms/image",
-        "block median ms",
-        "block p95 ms",
-        "critical images/s",
+        "critical median ms",
+        "critical p95 ms",
         "verif./image",
-    ):
-        table.add_column(col, justify="right")
-    for r in _find(results, mode="batched"):
-        table.add_row(
+        "view changes",
+    )
+    return Rows("Commit latency, one image per block (paper (reported): 228 ms)", columns, rows)
+
+
+def _throughput_rows(results: dict[str, Any]) -> Rows:
+    rows = [
+        (
             LABELS[r["system"]],
             r["backend"],
             str(r["images"]),
@@ -425,55 +475,72 @@ def print_tables(results: dict[str, Any]) -> None:
             f"{1e3 / r['critical_path_ms']['per_image']:.0f}",
             f"{r['verifications_per_image']:.1f}",
         )
-    console.print(table)
-    console.print(
+        for r in _find(results, mode="batched")
+    ]
+    columns = (
+        "system",
+        "backend",
+        "images",
+        "images/s",
+        "ms/image",
+        "block median ms",
+        "block p95 ms",
+        "critical images/s",
+        "verif./image",
+    )
+    title = (
+        f"Throughput, {results['settings']['batch']} images per block (paper (reported): 0.47-0.71 "
+        "images/s, 1131-1543 ms/image)"
+    )
+    return Rows(title, columns, rows)
+
+
+def _phase_rows(results: dict[str, Any]) -> Rows:
+    biggest = max(results["settings"]["workloads"])
+    phases = list(next(iter(results["runs"]), {}).get("phase_share", {}))
+    rows = [
+        (
+            f"{r['mode']} ({r['batch']}/block)",
+            r["backend"],
+            *(f"{r['phase_share'][p] * 100:.0f}%" for p in phases),
+        )
+        for r in _find(results, system="gft")
+        if r["mode"] == "unbatched" or r["images"] == biggest
+    ]
+    return Rows("Where the time goes (share of round time, ours)", ("run", "backend", *phases), rows)
+
+
+def report(results: dict[str, Any]) -> list[Block]:
+    """The benchmark's tables, with the paper's reported figures beside ours."""
+    blocks: list[Block] = [
+        _storage_rows(results),
+        _latency_rows(results),
+        _throughput_rows(results),
         "Wall-clock figures: all N nodes share this machine's cores and run one after another. "
         "Critical path: per phase, the slowest node's own work (what N machines with a core each "
-        "would take, wire delay excluded)."
-    )
-    table = Table(title="Where the time goes (share of round time, ours)")
-    phases = list(next(iter(results["runs"]), {}).get("phase_share", {}))
-    for col in ("run", "backend", *phases):
-        table.add_column(col, justify="right")
-    for r in _find(results, system="gft"):
-        if r["mode"] == "unbatched" or r["images"] == biggest:
-            table.add_row(
-                f"{r['mode']} ({r['batch']}/block)",
-                r["backend"],
-                *(f"{r['phase_share'][p] * 100:.0f}%" for p in phases),
-            )
-    console.print(table)
+        "would take, wire delay excluded).",
+        _phase_rows(results),
+    ]
     ec = results.get("erasure_cost")
     if ec:
-        console.print(
+        blocks.append(
             f"RS(8,2) with zfec: encode {ec['encode_ms_per_image']:.2f} ms/image, decode after 2 losses "
             f"{ec['decode_ms_per_image']:.2f} ms/image, round trip ok: {ec['roundtrip_ok']}"
         )
     for name, b in results["backends"].items():
-        console.print(
+        blocks.append(
             f"backend {name}: {b['status']}" + (f" ({b['seconds']:.0f} s)" if "seconds" in b else "")
         )
+    return blocks
 
 
-def save_figures(results: dict[str, Any], stem: Path) -> list[str]:
-    """Four PNGs beside the JSON: storage per node, latency, throughput, replication trade-off."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = []
+def draw_storage(results: dict[str, Any]) -> Any:
+    """Bytes stored per node by each system (log scale), biggest workload."""
+    plt = pyplot()
     biggest = max(results["settings"]["workloads"])
-    rows = _find(results, mode="batched", images=biggest, backend="inproc") or _find(
-        results, mode="batched", images=biggest
-    )
     fig, ax = plt.subplots(figsize=(9, 4.8))
     width = 0.2
-    variants = []
-    for r in rows:
-        variants.append((r["system"], r["storage"]))
-        if "storage_ec" in r:
-            variants.append(("gft-ec", r["storage_ec"]))
+    variants = _storage_variants(_biggest_runs(results))
     for k, (name, st) in enumerate(variants):
         per = st["per_node_bytes"]
         ax.bar(
@@ -489,7 +556,12 @@ def save_figures(results: dict[str, Any], stem: Path) -> list[str]:
     ax.set_title(f"Storage per node, {biggest} images")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.tight_layout()
-    names.append(_save(fig, stem, "storage"))
+    return fig
+
+
+def draw_latency(results: dict[str, Any]) -> Any:
+    """Commit latency of the unbatched runs (box plots) against the paper's."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     data, labels = [], []
     for r in _find(results, mode="unbatched"):
@@ -502,7 +574,12 @@ def save_figures(results: dict[str, Any], stem: Path) -> list[str]:
     ax.set_ylabel("commit latency, ms (one image per block)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    names.append(_save(fig, stem, "latency"))
+    return fig
+
+
+def draw_throughput(results: dict[str, Any]) -> Any:
+    """Images committed per second against workload size, per system and backend."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for system in SYSTEMS:
         for backend in sorted({r["backend"] for r in results["runs"]}):
@@ -523,9 +600,14 @@ def save_figures(results: dict[str, Any], stem: Path) -> list[str]:
     ax.set_ylabel("images committed per second")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    names.append(_save(fig, stem, "throughput"))
+    return fig
+
+
+def draw_tradeoff(results: dict[str, Any]) -> Any:
+    """Payload replication against node losses survived: copies and erasure codes."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    trade = next((r["tradeoff"] for r in rows if "tradeoff" in r), [])
+    trade = next((r["tradeoff"] for r in _biggest_runs(results) if "tradeoff" in r), [])
     for p in trade:
         marker = "s" if "copies" in p["scheme"] else "o"
         ax.scatter(p["replication"], p["losses"], marker=marker)
@@ -541,17 +623,7 @@ def save_figures(results: dict[str, Any], stem: Path) -> list[str]:
     ax.set_ylabel("arbitrary node losses survived")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    names.append(_save(fig, stem, "tradeoff"))
-    return names
-
-
-def _save(fig: Any, stem: Path, name: str) -> str:
-    import matplotlib.pyplot as plt
-
-    path = stem.parent / f"{stem.name}-{name}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return fig
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prosima.bench.render import pyplot, save_figure
 from prosima.models.checkpoint import CheckpointError
 from prosima.models.pretrained import PRETRAINED_PREFIX, verify_pretrained
 from prosima.models.training import read_metrics
@@ -53,11 +54,7 @@ def save_curves(
     sources: Sequence[str], path: str | Path, bench_json: str | Path | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Plot every source's validation PSNR per sigma into ``path`` (PNG); return the curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     curves = dict(load_curve(s) for s in sources)
     sigmas = sorted(
         {
@@ -87,7 +84,5 @@ def save_curves(
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, 110)
     return curves

@@ -1,19 +1,32 @@
 """Classical denoising benchmark: PSNR, SSIM, brain-masked PSNR and time per image, per method and sigma.
 
-Prints a table, writes JSON (a ``results`` list with one record per method and sigma) and a PNG
-figure of one slice: clean, noisy and every method, one row per sigma.
+``measure`` scores; ``run_denoise_bench`` prints the table, writes JSON (a ``results`` list with one
+record per method and sigma) and a PNG figure of one slice: clean, noisy and every method, one row
+per sigma.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prosima.bench.report import environment, print_results, summarise, write_json
+from prosima.bench.progress import SILENT, Progress
+from prosima.bench.render import (
+    Block,
+    FigureFile,
+    console_progress,
+    figure_beside,
+    make_console,
+    publish,
+    pyplot,
+    show,
+)
+from prosima.bench.report import environment, results_rows, summarise
 from prosima.imaging.baselines import get_denoiser
 from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.datasets import SliceItem, VolumeSlices, brats_slices, embedded_default_slices
@@ -21,6 +34,30 @@ from prosima.imaging.metrics import brain_mask, masked_psnr, psnr, ssim
 from prosima.imaging.validation import ImageError
 
 METRICS = ("psnr", "ssim", "psnr_brain", "seconds_per_image")
+TITLE = "Gaussian denoising (data_range 1)"
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    """What ``bench denoise`` measures."""
+
+    data: str | Path | None = None  # BraTS folder; None: the embedded default brain
+    methods: tuple[str, ...] = ("noisy", "nlm", "tv", "wavelet", "bm3d")  # denoisers, in figure order
+    sigmas: tuple[float, ...] = (0.02, 0.05, 0.10)  # Gaussian noise sigmas on [0, 1]
+    max_slices: int | None = None  # that many slices, evenly spaced (None: all)
+    subjects: tuple[str, ...] | None = None  # BraTS subject folders (None: all)
+    contrasts: tuple[str, ...] = ("t1n",)  # BraTS contrasts
+    seed: int = 0  # base seed of the noise (rule in the JSON)
+
+
+@dataclass(frozen=True)
+class DenoiseResult:
+    """The JSON document, and one slice restored by every method at every sigma (the figure)."""
+
+    document: dict[str, Any]
+    example: dict[float, dict[str, np.ndarray]]  # per sigma: "clean" and each method's output
+    example_title: str
+    methods: tuple[str, ...]
 
 
 def load_bench_slices(
@@ -56,49 +93,32 @@ def _score(clean: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> dict[st
     }
 
 
-def run_denoise_bench(
-    data: str | Path | None = None,
-    methods: Sequence[str] = ("noisy", "nlm", "tv", "wavelet", "bm3d"),
-    sigmas: Sequence[float] = (0.02, 0.05, 0.10),
-    *,
-    max_slices: int | None = None,
-    subjects: Sequence[str] | None = None,
-    contrasts: Sequence[str] = ("t1n",),
-    seed: int = 0,
-    json_path: str | Path | None = None,
-    figure_path: str | Path | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Run every method at every sigma on the chosen slices; return (and optionally save) the results."""
-    from rich.console import Console
-    from rich.progress import Progress
-
+def measure(config: DenoiseConfig, progress: Progress = SILENT) -> DenoiseResult:
+    """Run every method at every sigma on the chosen slices."""
+    methods, sigmas, seed = config.methods, config.sigmas, config.seed
     denoisers = {m: get_denoiser(m) for m in methods}
-    ds, picks, source = load_bench_slices(data, subjects, contrasts, max_slices)
+    ds, picks, source = load_bench_slices(config.data, config.subjects, config.contrasts, config.max_slices)
     per: dict[tuple[str, float], list[dict[str, float]]] = {(m, s): [] for m in methods for s in sigmas}
     example: dict[float, dict[str, np.ndarray]] = {}
     example_index = picks[len(picks) // 2]
-    console = Console()
-    with Progress(console=console, disable=not progress, transient=True) as bar:
-        task = bar.add_task("denoising", total=len(sigmas) * len(picks) * len(methods))
-        for si, sigma in enumerate(sigmas):
-            for i in picks:
-                item: SliceItem = ds[i]
-                noisy = gaussian_noise(item.image, sigma, seed=seed + 100_000 * si + i).image
-                mask = brain_mask(item.image)
-                for method, fn in denoisers.items():
-                    t0 = time.perf_counter()
-                    restored, _ = fn(noisy, sigma)
-                    seconds = time.perf_counter() - t0
-                    per[(method, sigma)].append(
-                        {**_score(item.image, restored, mask), "seconds_per_image": seconds}
-                    )
-                    if i == example_index:
-                        example.setdefault(sigma, {"clean": item.image})[method] = restored
-                    bar.advance(task)
-    results = summarise(per, METRICS)
+    total = len(sigmas) * len(picks) * len(methods)
+    for si, sigma in enumerate(sigmas):
+        for i in picks:
+            item: SliceItem = ds[i]
+            noisy = gaussian_noise(item.image, sigma, seed=seed + 100_000 * si + i).image
+            mask = brain_mask(item.image)
+            for method, fn in denoisers.items():
+                t0 = time.perf_counter()
+                restored, _ = fn(noisy, sigma)
+                seconds = time.perf_counter() - t0
+                per[(method, sigma)].append(
+                    {**_score(item.image, restored, mask), "seconds_per_image": seconds}
+                )
+                if i == example_index:
+                    example.setdefault(sigma, {"clean": item.image})[method] = restored
+                progress.advance("denoising", total)
     first = ds[picks[0]]
-    out = {
+    document = {
         "benchmark": "denoise",
         "data": source,
         "noise": "additive white Gaussian, unclipped, on [0, 1]",
@@ -108,30 +128,22 @@ def run_denoise_bench(
         "normalisation": first.normalisation,
         "slices": [[ds[i].subject, ds[i].contrast, ds[i].z] for i in picks],
         "environment": environment(),
-        "results": results,
+        "results": summarise(per, METRICS),
     }
-    print_results(results, "Gaussian denoising (data_range 1)", METRICS, console)
-    if json_path is not None:
-        write_json(out, json_path, console)
-    if figure_path is None and json_path is not None:
-        figure_path = Path(json_path).with_suffix(".png")
-    if figure_path is not None:
-        item = ds[example_index]
-        save_figure(example, list(methods), figure_path, f"{item.subject} {item.contrast} z={item.z}")
-        console.print(f"wrote {figure_path}")
-    return out
+    item = ds[example_index]
+    return DenoiseResult(document, example, f"{item.subject} {item.contrast} z={item.z}", tuple(methods))
 
 
-def save_figure(
-    example: dict[float, dict[str, np.ndarray]], methods: list[str], path: str | Path, title: str
-) -> None:
+def report(result: DenoiseResult) -> list[Block]:
+    """The results table."""
+    return [results_rows(result.document["results"], TITLE, METRICS)]
+
+
+def draw_examples(result: DenoiseResult) -> Any:
     """One row per sigma: clean, then each method's output for the same slice."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = ["clean", *methods]
+    plt = pyplot()
+    example = result.example
+    cols = ["clean", *result.methods]
     fig, axes = plt.subplots(
         len(example), len(cols), figsize=(2.2 * len(cols), 2.4 * len(example)), squeeze=False
     )
@@ -147,8 +159,40 @@ def save_figure(
                 ax.set_xlabel(f"{psnr(images['clean'], images[name], 1.0):.1f} dB", fontsize=8)
             if row == 0:
                 ax.set_title(name)
-    fig.suptitle(title)
+    fig.suptitle(result.example_title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def run_denoise_bench(
+    data: str | Path | None = None,
+    methods: Sequence[str] = DenoiseConfig.methods,
+    sigmas: Sequence[float] = DenoiseConfig.sigmas,
+    *,
+    max_slices: int | None = None,
+    subjects: Sequence[str] | None = None,
+    contrasts: Sequence[str] = DenoiseConfig.contrasts,
+    seed: int = 0,
+    json_path: str | Path | None = None,
+    figure_path: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Measure, print the table, write the JSON and the figure (beside the JSON unless
+    ``figure_path``); return the JSON document."""
+    config = DenoiseConfig(
+        data,
+        tuple(methods),
+        tuple(sigmas),
+        max_slices=max_slices,
+        subjects=None if subjects is None else tuple(subjects),
+        contrasts=tuple(contrasts),
+        seed=seed,
+    )
+    console = make_console()
+    with console_progress(console, progress) as watch:
+        result = measure(config, watch)
+    show(console, report(result))
+    figure = figure_beside(json_path) if figure_path is None else Path(figure_path)
+    figures = [] if figure is None else [FigureFile(figure, lambda: draw_examples(result), 110)]
+    publish(console, result.document, json_path, figures)
+    return result.document

@@ -4,13 +4,15 @@ z* it is conditioned on, on held-out slices.
 The size varies two ways without retraining: the number of GFT shards ``k`` (one 128-d vector each)
 and the bits kept per code (the anchored int8 codes re-quantised to fewer levels). Zero bytes is the
 same network run blind (no conditioning), so every gain is measured against the model itself, and
-the noise draws are the restoration benchmark's (same seeds per slice and sigma).
+the noise draws are the restoration benchmark's (same seeds per slice and sigma). ``measure``
+scores; ``run_fingerprint_bench`` prints the table and writes the JSON and the figure.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,17 @@ import numpy as np
 import torch
 
 from prosima.bench.denoise import load_bench_slices
-from prosima.bench.report import environment, write_json
+from prosima.bench.render import (
+    Block,
+    FigureFile,
+    Rows,
+    figure_beside,
+    make_console,
+    publish,
+    pyplot,
+    show,
+)
+from prosima.bench.report import environment
 from prosima.bench.weights import find_weights
 from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.metrics import brain_mask, masked_psnr, psnr
@@ -27,6 +39,22 @@ from prosima.models.fingerprint import QMAX, Fingerprint, compute_fingerprints
 from prosima.models.inference import restore
 
 SCALE_BYTES = 4  # one float32 scale per shard
+
+
+@dataclass(frozen=True)
+class FingerprintConfig:
+    """What ``bench fingerprint`` measures."""
+
+    data: str | Path | None = None  # BraTS folder; None: the embedded default brain
+    sigmas: tuple[float, ...] = (0.05, 0.10)  # Gaussian noise sigmas on [0, 1]
+    ks: tuple[int, ...] = (1, 4, 16, 64)  # GFT shard counts of the fingerprint
+    bits: tuple[int, ...] = (8, 4, 2)  # bits kept per code (2-8)
+    subjects: tuple[str, ...] | None = ("TCGA-DU-7294",)  # held-out subjects (ignored without data)
+    contrasts: tuple[str, ...] = ("t1n", "t1c", "t2w", "t2f")  # BraTS contrasts
+    max_slices: int | None = None  # that many slices, evenly spaced (None: all)
+    weights: str | Path | None = None  # folder of candidate weights (None: the shipped ones)
+    seed: int = 0  # base seed of the noise (the restoration benchmark's rule)
+    threads: int = 2  # torch CPU threads
 
 
 def requantise(fp: Fingerprint, bits: int) -> Fingerprint:
@@ -46,29 +74,17 @@ def fingerprint_bytes(k: int, dim: int, bits: int) -> int:
     return k * ((dim * bits + 7) // 8 + SCALE_BYTES)
 
 
-def run_fingerprint_bench(
-    data: str | Path | None = None,
-    sigmas: Sequence[float] = (0.05, 0.10),
-    *,
-    ks: Sequence[int] = (1, 4, 16, 64),
-    bits: Sequence[int] = (8, 4, 2),
-    subjects: Sequence[str] | None = ("TCGA-DU-7294",),
-    contrasts: Sequence[str] = ("t1n", "t1c", "t2w", "t2f"),
-    max_slices: int | None = None,
-    weights: str | Path | None = None,
-    seed: int = 0,
-    threads: int = 2,
-    json_path: str | Path | None = None,
-    figure_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """PSNR (whole slice and brain) of the blind run and of every (k, bits) fingerprint; returns (and
-    optionally saves) the rows with bytes per slice and the gain over blind."""
-    torch.set_num_threads(threads)
-    model_path = find_weights("prosima-full", weights)
+def measure(config: FingerprintConfig) -> dict[str, Any]:
+    """PSNR (whole slice and brain) of the blind run and of every (k, bits) fingerprint; the JSON
+    document, its rows with bytes per slice and the gain over blind."""
+    sigmas, ks, seed = config.sigmas, config.ks, config.seed
+    torch.set_num_threads(config.threads)
+    model_path = find_weights("prosima-full", config.weights)
     model, _ = load_model(model_path, "generator")
-    encoder, _ = load_model(find_weights("semantic-encoder", weights), "encoder")
-    ds, picks, source = load_bench_slices(data, subjects if data is not None else None, contrasts, max_slices)
-    configs = [(0, 0), *itertools.product(ks, bits)]
+    encoder, _ = load_model(find_weights("semantic-encoder", config.weights), "encoder")
+    subjects = config.subjects if config.data is not None else None
+    ds, picks, source = load_bench_slices(config.data, subjects, config.contrasts, config.max_slices)
+    configs = [(0, 0), *itertools.product(ks, config.bits)]
     per: dict[tuple[float, int, int], list[tuple[float, float]]] = {
         (s, k, b): [] for s in sigmas for k, b in configs
     }
@@ -84,6 +100,19 @@ def run_fingerprint_bench(
                 fp = None if k == 0 else requantise(prints[k], b)
                 out = restore(model, noisy, fp)
                 per[(sigma, k, b)].append((psnr(clean, out, 1.0), masked_psnr(clean, out, mask, 1.0)))
+    return {
+        "benchmark": "fingerprint-size",
+        "data": source,
+        "model": {"file": model_path.name, "state_digest": state_digest(model.state_dict())},
+        "shipped_fingerprint": {"k": 16, "bits": 8, "bytes_per_slice": fingerprint_bytes(16, dim, 8)},
+        "seed": seed,
+        "results": _rows(per, dim),
+        "environment": environment(threads=config.threads, torch=torch.__version__),
+    }
+
+
+def _rows(per: dict[tuple[float, int, int], list[tuple[float, float]]], dim: int) -> list[dict[str, Any]]:
+    """Mean PSNRs per (sigma, k, bits), with the bytes per slice and the gain over the blind run."""
     rows = []
     for (sigma, k, b), values in per.items():
         blind = np.mean([v[0] for v in per[(sigma, 0, 0)]])
@@ -100,33 +129,13 @@ def run_fingerprint_bench(
                 "n_slices": len(values),
             }
         )
-    out = {
-        "benchmark": "fingerprint-size",
-        "data": source,
-        "model": {"file": model_path.name, "state_digest": state_digest(model.state_dict())},
-        "shipped_fingerprint": {"k": 16, "bits": 8, "bytes_per_slice": fingerprint_bytes(16, dim, 8)},
-        "seed": seed,
-        "results": rows,
-        "environment": environment(threads=threads, torch=torch.__version__),
-    }
-    _print(rows)
-    if json_path is not None:
-        write_json(out, json_path)
-        figure_path = figure_path or Path(json_path).with_suffix(".png")
-    if figure_path is not None:
-        _plot(rows, figure_path)
-    return out
+    return rows
 
 
-def _print(rows: Sequence[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="prosima-full: PSNR against fingerprint bytes per slice (0 = blind)")
-    for col in ("sigma", "k", "bits", "bytes/slice", "PSNR dB", "brain PSNR dB", "gain dB"):
-        table.add_column(col, justify="right")
-    for r in sorted(rows, key=lambda r: (r["sigma"], r["bytes_per_slice"])):
-        table.add_row(
+def report(document: dict[str, Any]) -> list[Block]:
+    """PSNR against fingerprint bytes per slice, per sigma."""
+    rows = [
+        (
             f"{r['sigma']:.2f}",
             str(r["k"]),
             str(r["bits"]),
@@ -135,15 +144,15 @@ def _print(rows: Sequence[dict[str, Any]]) -> None:
             f"{r['psnr_brain']:.2f}",
             f"{r['gain_db']:+.2f}",
         )
-    Console().print(table)
+        for r in sorted(document["results"], key=lambda r: (r["sigma"], r["bytes_per_slice"]))
+    ]
+    columns = ("sigma", "k", "bits", "bytes/slice", "PSNR dB", "brain PSNR dB", "gain dB")
+    return [Rows("prosima-full: PSNR against fingerprint bytes per slice (0 = blind)", columns, rows)]
 
 
-def _plot(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def draw_gain(rows: Sequence[dict[str, Any]]) -> Any:
+    """Gain over the blind run against fingerprint bytes, one line per sigma and bits per code."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for sigma in sorted({r["sigma"] for r in rows}):
         for b in sorted({r["bits"] for r in rows if r["k"]}):
@@ -158,6 +167,42 @@ def _plot(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
     ax.set_ylabel("PSNR gain over the blind run (dB)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def run_fingerprint_bench(
+    data: str | Path | None = None,
+    sigmas: Sequence[float] = FingerprintConfig.sigmas,
+    *,
+    ks: Sequence[int] = FingerprintConfig.ks,
+    bits: Sequence[int] = FingerprintConfig.bits,
+    subjects: Sequence[str] | None = FingerprintConfig.subjects,
+    contrasts: Sequence[str] = FingerprintConfig.contrasts,
+    max_slices: int | None = None,
+    weights: str | Path | None = None,
+    seed: int = 0,
+    threads: int = 2,
+    json_path: str | Path | None = None,
+    figure_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Measure, print the table, write the JSON and the figure (beside the JSON unless
+    ``figure_path``); return the JSON document."""
+    config = FingerprintConfig(
+        data,
+        tuple(sigmas),
+        ks=tuple(ks),
+        bits=tuple(bits),
+        subjects=None if subjects is None else tuple(subjects),
+        contrasts=tuple(contrasts),
+        max_slices=max_slices,
+        weights=weights,
+        seed=seed,
+        threads=threads,
+    )
+    document = measure(config)
+    console = make_console()
+    show(console, report(document))
+    figure = figure_beside(json_path) if figure_path is None else Path(figure_path)
+    figures = [] if figure is None else [FigureFile(figure, lambda: draw_gain(document["results"]), 120)]
+    publish(console, document, json_path, figures)
+    return document

@@ -5,20 +5,33 @@ The split is by pair (seed recorded). Every fused image is rounded to 8 bits bef
 saved PNG holds), and colour pairs are scored on luminance. Aims: ours at least level with the best
 classical baseline on MI, SCD, VIF and Qabf for each pair; on MRI-CT, closer to CDDFuse's published
 figures (mean relative distance over those four) than any baseline; HE output within 40 dB PSNR
-of the plaintext output.
+of the plaintext output. ``measure`` scores; ``run_fusion_bench`` prints the tables and writes the
+JSON and the figure.
 """
 
 from __future__ import annotations
 
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from prosima.bench.report import environment, write_json
+from prosima.bench.progress import SILENT, Progress
+from prosima.bench.render import (
+    Block,
+    FigureFile,
+    Rows,
+    console_progress,
+    figure_beside,
+    make_console,
+    publish,
+    pyplot,
+    show,
+)
+from prosima.bench.report import environment
 from prosima.fusion.baselines import BASELINES
 from prosima.fusion.checkpoint import load_fusion, weights_digest
 from prosima.fusion.data import PAIRS, PairSet, load_pairs, split_pairs
@@ -29,6 +42,27 @@ from prosima.imaging.metrics import psnr
 CDDFUSE_MRI_CT = {"MI": 2.61, "SCD": 1.41, "VIF": 0.61, "Qabf": 0.68}
 AIM_METRICS = ("MI", "SCD", "VIF", "Qabf")
 HE_PSNR_AIM_DB = 40.0
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """What ``bench fusion`` measures."""
+
+    data: str | Path | None = None  # Harvard AANLIB root (None: the shared data folder)
+    model: str | Path | None = None  # fusion weights (None: the shipped model)
+    limit: int | None = None  # at most this many test pairs per modality pair (None: all)
+    he_images: int = 2  # test pairs per modality pair fused under CKKS encryption
+    he_train_steps: int = 5  # steps of encrypted output-layer training measured (0: skip)
+    split_seed: int = 0  # seed of the split by pair
+    threads: int = 2  # torch CPU threads
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    """The JSON document, and the first test pair of each modality pair with every fused result."""
+
+    document: dict[str, Any]
+    examples: dict[str, dict[str, np.ndarray]]  # per pair: sources, each method's output and "chroma"
 
 
 def _q8(x: np.ndarray) -> np.ndarray:
@@ -44,6 +78,43 @@ def cddfuse_distance(metrics: dict[str, float]) -> float:
     return float(np.mean([abs(metrics[k] - v) / v for k, v in CDDFUSE_MRI_CT.items()]))
 
 
+def measure(config: FusionConfig, progress: Progress = SILENT) -> FusionResult:
+    """Score every method on the test split of each pair and run ``he_images`` pairs of each through
+    encrypted inference."""
+    torch.set_num_threads(max(1, config.threads))
+    t_start = time.perf_counter()
+    net, info = load_fusion(config.model)
+    results: dict[str, Any] = {}
+    examples: dict[str, dict[str, np.ndarray]] = {}
+    he_train: dict[str, Any] | None = None
+    for pair in PAIRS:
+        ps = load_pairs(config.data, pair)
+        split = split_pairs(len(ps.names), config.split_seed)
+        test = ps.subset(split.test[: config.limit])
+        results[pair] = _score_pair(net, test, config.he_images, examples, progress)
+        if config.he_train_steps > 0 and he_train is None:
+            he_train = he_training_gap(
+                net, ps.subset(split.train), steps=config.he_train_steps, seed=config.split_seed
+            )
+            he_train["pair"] = pair
+    out: dict[str, Any] = {
+        "benchmark": "fusion",
+        "model": {
+            "digest": weights_digest(net),
+            "path": str(config.model) if config.model else "shipped",
+            "train": info.get("train"),
+        },
+        "split_seed": config.split_seed,
+        "cddfuse_mri_ct": CDDFUSE_MRI_CT,
+        "pairs": results,
+        "he_training": he_train,
+        "environment": environment(torch=torch.__version__),
+    }
+    out["aims"] = aims(out)
+    out["seconds"] = time.perf_counter() - t_start
+    return FusionResult(out, examples)
+
+
 def run_fusion_bench(
     data: str | Path | None = None,
     *,
@@ -55,48 +126,20 @@ def run_fusion_bench(
     threads: int = 2,
     json_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Score every method on the test split of each pair (``limit``: at most that many per pair) and
-    run ``he_images`` pairs of each through encrypted inference; print tables, write JSON + figure."""
-    from rich.console import Console
-
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    torch.set_num_threads(max(1, threads))
-    t_start = time.perf_counter()
-    net, info = load_fusion(model)
-    results: dict[str, Any] = {}
-    examples: dict[str, dict[str, np.ndarray]] = {}
-    he_train: dict[str, Any] | None = None
-    for pair in PAIRS:
-        ps = load_pairs(data, pair)
-        split = split_pairs(len(ps.names), split_seed)
-        results[pair] = _score_pair(net, ps.subset(split.test[:limit]), he_images, examples, console)
-        if he_train_steps > 0 and he_train is None:
-            he_train = he_training_gap(net, ps.subset(split.train), steps=he_train_steps, seed=split_seed)
-            he_train["pair"] = pair
-    out: dict[str, Any] = {
-        "benchmark": "fusion",
-        "model": {
-            "digest": weights_digest(net),
-            "path": str(model) if model else "shipped",
-            "train": info.get("train"),
-        },
-        "split_seed": split_seed,
-        "cddfuse_mri_ct": CDDFUSE_MRI_CT,
-        "pairs": results,
-        "he_training": he_train,
-        "environment": environment(torch=torch.__version__),
-    }
-    out["aims"] = aims(out)
-    out["seconds"] = time.perf_counter() - t_start
-    print_fusion(out, console)
-    if json_path is not None:
-        write_json(out, json_path, console)
-        save_figure(examples, Path(json_path).with_suffix(".png"))
-    return out
+    """Measure, print the tables, write the JSON and the figure beside it; return the JSON document."""
+    config = FusionConfig(data, model, limit, he_images, he_train_steps, split_seed, threads)
+    console = make_console(off_terminal=160)
+    with console_progress(console, bar=False) as watch:
+        result = measure(config, watch)
+    show(console, report(result.document))
+    figure = figure_beside(json_path)
+    figures = [] if figure is None else [FigureFile(figure, lambda: draw_examples(result.examples), 110)]
+    publish(console, result.document, json_path, figures)
+    return result.document
 
 
 def _score_pair(
-    net: torch.nn.Module, test: PairSet, he_images: int, examples: dict, console: Any
+    net: torch.nn.Module, test: PairSet, he_images: int, examples: dict, progress: Progress
 ) -> dict[str, Any]:
     per: dict[str, list[dict[str, float]]] = {"ours": [], **{n: [] for n in BASELINES}}
     seconds: dict[str, float] = dict.fromkeys(per, 0.0)
@@ -119,14 +162,14 @@ def _score_pair(
     methods = {n: _means(rows) | {"seconds_per_image": seconds[n] / len(rows)} for n, rows in per.items()}
     out: dict[str, Any] = {"n_test": len(test.names), "test_names": test.names, "methods": methods}
     if he_images > 0:
-        out["he"] = _he_runs(net, test, plain, console)
+        out["he"] = _he_runs(net, test, plain, progress)
         methods[f"ours (HE, first {len(out['he']['runs'])})"] = out["he"].pop("metrics")
-    console.print(f"{test.pair}: {len(test.names)} test pairs scored")
+    progress.note(f"{test.pair}: {len(test.names)} test pairs scored")
     return out
 
 
 def _he_runs(
-    net: torch.nn.Module, test: PairSet, plain_outputs: list[np.ndarray], console: Any
+    net: torch.nn.Module, test: PairSet, plain_outputs: list[np.ndarray], progress: Progress
 ) -> dict[str, Any]:
     """The first ``len(plain_outputs)`` test pairs fused under HE, against their plaintext outputs."""
     from prosima.fusion.he import INFERENCE_PARAMS, he_fuse
@@ -146,7 +189,7 @@ def _he_runs(
                 **{k: v for k, v in st.items() if k not in ("params", "notes")},
             }
         )
-        console.print(
+        progress.note(
             f"  HE {test.pair} {test.names[i]}: {runs[-1]['psnr_vs_plain_db']:.1f} dB vs plaintext, "
             f"{st['seconds_total']:.1f} s"
         )
@@ -218,60 +261,60 @@ def aims(out: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-def print_fusion(out: dict[str, Any], console: Any) -> None:
-    """One table per modality pair: every metric for every method (+ CDDFuse's MRI-CT figures)."""
-    from rich.table import Table
-
-    for pair, r in out["pairs"].items():
-        n_he = len(r.get("he", {}).get("runs", []))
-        t = Table(title=f"MRI-{pair.upper()} fusion, {r['n_test']} test pairs (means; HE on {n_he})")
-        t.add_column("method", justify="right")
-        for k in METRIC_NAMES:
-            t.add_column(k, justify="right")
-        t.add_column("s/image", justify="right")
-        for name, m in r["methods"].items():
-            sec = m.get("seconds_per_image")
-            t.add_row(name, *(f"{m[k]:.3f}" for k in METRIC_NAMES), "-" if sec is None else f"{sec:.3f}")
-        if pair == "ct":
-            t.add_row(
+def _pair_report(pair: str, r: dict[str, Any]) -> list[Block]:
+    """Every metric of every method on one modality pair (+ CDDFuse's MRI-CT figures), and the HE cost."""
+    n_he = len(r.get("he", {}).get("runs", []))
+    rows = []
+    for name, m in r["methods"].items():
+        sec = m.get("seconds_per_image")
+        rows.append((name, *(f"{m[k]:.3f}" for k in METRIC_NAMES), "-" if sec is None else f"{sec:.3f}"))
+    if pair == "ct":
+        rows.append(
+            (
                 "CDDFuse (paper)",
                 *(f"{CDDFUSE_MRI_CT[k]:.2f}" if k in CDDFUSE_MRI_CT else "" for k in METRIC_NAMES),
                 "",
             )
-        console.print(t)
-        if "he" in r:
-            he = r["he"]
-            p = he["params"]
-            up = np.mean([x["bytes_up"] for x in he["runs"]]) / 1e6
-            rss = max(x["peak_rss_mb"] for x in he["runs"])
-            console.print(
-                f"HE {pair}: PSNR vs plaintext min {he['psnr_vs_plain_db_min']:.1f} dB, "
-                f"{he['seconds_per_image']:.1f} s/image, {up:.0f} MB up, peak RSS {rss:.0f} MB; "
-                f"N={p['poly_modulus_degree']}, moduli {p['coeff_mod_bit_sizes']}, "
-                f"scale 2^{p['scale_bits']}, "
-                f"{p.get('security_bits', '?')}-bit"
-            )
+        )
+    title = f"MRI-{pair.upper()} fusion, {r['n_test']} test pairs (means; HE on {n_he})"
+    blocks: list[Block] = [Rows(title, ("method", *METRIC_NAMES, "s/image"), rows)]
+    if "he" in r:
+        he = r["he"]
+        p = he["params"]
+        up = np.mean([x["bytes_up"] for x in he["runs"]]) / 1e6
+        rss = max(x["peak_rss_mb"] for x in he["runs"])
+        blocks.append(
+            f"HE {pair}: PSNR vs plaintext min {he['psnr_vs_plain_db_min']:.1f} dB, "
+            f"{he['seconds_per_image']:.1f} s/image, {up:.0f} MB up, peak RSS {rss:.0f} MB; "
+            f"N={p['poly_modulus_degree']}, moduli {p['coeff_mod_bit_sizes']}, "
+            f"scale 2^{p['scale_bits']}, "
+            f"{p.get('security_bits', '?')}-bit"
+        )
+    return blocks
+
+
+def report(out: dict[str, Any]) -> list[Block]:
+    """One table per modality pair, the HE training gap and the aims."""
+    blocks: list[Block] = []
+    for pair, r in out["pairs"].items():
+        blocks += _pair_report(pair, r)
     tr = out.get("he_training")
     if tr:
-        console.print(
+        blocks.append(
             f"HE training of the output layer ({tr['pair']}, {tr['crops']} crops {tr['size']}px, "
             f"{tr['steps']} steps): max weight gap to plaintext {tr['max_weight_gap']:.1e}, "
             f"loss {tr['plain_losses'][0]:.4f} "
             f"-> {tr['he_final_loss']:.4f}"
         )
-    for name, a in out["aims"].items():
-        console.print(f"aim {name}: {'met' if a['met'] else 'MISSED'}")
+    blocks += [f"aim {name}: {'met' if a['met'] else 'MISSED'}" for name, a in out["aims"].items()]
+    return blocks
 
 
-def save_figure(examples: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+def draw_examples(examples: dict[str, dict[str, np.ndarray]]) -> Any:
     """Sources and fused results, one row per modality pair (colour restored for PET / SPECT)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from prosima.fusion.colour import recolour
 
+    plt = pyplot()
     rows = list(examples)
     cols = [k for k in examples[rows[0]] if k != "chroma"]
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.2 * len(cols), 2.3 * len(rows)), squeeze=False)
@@ -284,6 +327,4 @@ def save_figure(examples: dict[str, dict[str, np.ndarray]], path: Path) -> None:
             ax.set_title(key, fontsize=8)
             ax.axis("off")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

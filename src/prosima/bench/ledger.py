@@ -1,9 +1,10 @@
 """Ledger benchmark: append rate at ``synchronous=FULL``, proof size and verification time
-against tree size, store bytes per transaction, and the time to open (verify) a store."""
+against tree size, store bytes per transaction, and the time to open (verify) a store.
+
+``measure`` times; ``run_ledger_bench`` prints the tables and writes the JSON."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -11,15 +12,24 @@ import random
 import sqlite3
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prosima.bench.render import Block, Rows, make_console, publish, show
 from prosima.ledger.log.directory import Entry, Ledger
 from prosima.ledger.log.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 
 TREE_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 BATCH = 1_000
 SAMPLES = 1_000
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """What ``bench ledger`` measures."""
+
+    transactions: int = 20_000  # transactions appended in batches (the other phases are derived)
 
 
 def _entries(n: int, start: int, rng: random.Random) -> list[Entry]:
@@ -95,9 +105,38 @@ def _proof_scaling(rng: random.Random) -> list[dict[str, Any]]:
     return rows
 
 
-def run_ledger_bench(transactions: int, json_path: str | None) -> dict:
-    """Run the benchmark with ``transactions`` batched transactions; print a table, optionally
-    write JSON to ``json_path``, and return the results."""
+def _append_and_open(transactions: int, rng: random.Random) -> dict[str, Any]:
+    """Append in three phases to a fresh store, then time opening it (full and from checkpoint)."""
+    with tempfile.TemporaryDirectory(prefix="prosima-ledger-bench-") as tmp:
+        root = Path(tmp) / "ledger"
+        ledger = Ledger.init(root, nodes=4)
+        try:
+            per_block = max(1, min(BATCH, transactions))
+            phases = [_append_phase(ledger, transactions, per_block, False, rng)]
+            phases.append(_append_phase(ledger, min(transactions, 5_000), per_block, True, rng))
+            phases.append(_append_phase(ledger, max(1, min(transactions // 20, 1_000)), 1, False, rng))
+            ledger.store.compact_wal()
+            store = ledger.stats()
+        finally:
+            ledger.close()
+        t0 = time.perf_counter()
+        Ledger.open(root, verify="full").close()
+        full = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        Ledger.open(root, verify="incremental").close()
+        incremental = time.perf_counter() - t0
+    n_tx = store["transactions"]
+    opened = {
+        "full_s": full,
+        "full_tx_per_s": n_tx / full,
+        "incremental_s": incremental,
+        "incremental_tx_per_s": n_tx / incremental,
+    }
+    return {"append": phases, "store": store, "open": opened}
+
+
+def measure(config: LedgerConfig) -> dict[str, Any]:
+    """Run the benchmark with ``config.transactions`` batched transactions; the JSON document."""
     rng = random.Random(20240601)
     results: dict[str, Any] = {
         "machine": {
@@ -108,49 +147,15 @@ def run_ledger_bench(transactions: int, json_path: str | None) -> dict:
         },
         "settings": {"journal_mode": "wal", "synchronous": "FULL", "nodes": 4, "quorum": 3},
     }
-    with tempfile.TemporaryDirectory(prefix="prosima-ledger-bench-") as tmp:
-        root = Path(tmp) / "ledger"
-        ledger = Ledger.init(root, nodes=4)
-        try:
-            per_block = max(1, min(BATCH, transactions))
-            phases = [_append_phase(ledger, transactions, per_block, False, rng)]
-            phases.append(_append_phase(ledger, min(transactions, 5_000), per_block, True, rng))
-            phases.append(_append_phase(ledger, max(1, min(transactions // 20, 1_000)), 1, False, rng))
-            ledger.store.compact_wal()
-            results["append"] = phases
-            results["store"] = ledger.stats()
-        finally:
-            ledger.close()
-        t0 = time.perf_counter()
-        Ledger.open(root, verify="full").close()
-        full = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        Ledger.open(root, verify="incremental").close()
-        incremental = time.perf_counter() - t0
-        n_tx = results["store"]["transactions"]
-        results["open"] = {
-            "full_s": full,
-            "full_tx_per_s": n_tx / full,
-            "incremental_s": incremental,
-            "incremental_tx_per_s": n_tx / incremental,
-        }
+    results |= _append_and_open(config.transactions, rng)
     results["proofs"] = _proof_scaling(rng)
-    _print(results)
-    if json_path:
-        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
-def _print(results: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title="Ledger append (WAL, synchronous=FULL, quorum 3 of 4)")
-    for col in ("tx/block", "blocks", "txs", "signatures re-verified", "blocks/s", "tx/s"):
-        table.add_column(col, justify="right")
-    for p in results["append"]:
-        table.add_row(
+def report(results: dict[str, Any]) -> list[Block]:
+    """The append table, the store line and the proof table."""
+    append = [
+        (
             str(p["tx_per_block"]),
             str(p["blocks"]),
             str(p["transactions"]),
@@ -158,28 +163,17 @@ def _print(results: dict[str, Any]) -> None:
             f"{p['blocks_per_s']:,.0f}",
             f"{p['tx_per_s']:,.0f}",
         )
-    console.print(table)
+        for p in results["append"]
+    ]
     s, o = results["store"], results["open"]
-    console.print(
+    store = (
         f"store: {s['blocks']} blocks, {s['transactions']} txs, {s['bytes_on_disk']:,} bytes on disk, "
         f"{s['bytes_per_transaction']:.0f} bytes/tx (200-byte payload, 32-byte key); "
         f"open+verify: full {o['full_s']:.2f} s ({o['full_tx_per_s']:,.0f} tx/s), "
         f"from checkpoint {o['incremental_s']:.2f} s"
     )
-    table = Table(title="RFC 9162 proofs against tree size")
-    for col in (
-        "leaves",
-        "build s",
-        "incl. bytes max",
-        "32*ceil(log2 n)",
-        "incl. verify us",
-        "cons. bytes max",
-        "cons. verify us",
-        "all ok",
-    ):
-        table.add_column(col, justify="right")
-    for r in results["proofs"]:
-        table.add_row(
+    proofs = [
+        (
             f"{r['tree_size']:,}",
             f"{r['build_s']:.2f}",
             str(r["inclusion_bytes_max"]),
@@ -189,4 +183,37 @@ def _print(results: dict[str, Any]) -> None:
             f"{r['consistency_verify_us']:.1f}",
             "yes" if r["all_verified"] else "NO",
         )
-    console.print(table)
+        for r in results["proofs"]
+    ]
+    return [
+        Rows(
+            "Ledger append (WAL, synchronous=FULL, quorum 3 of 4)",
+            ("tx/block", "blocks", "txs", "signatures re-verified", "blocks/s", "tx/s"),
+            append,
+        ),
+        store,
+        Rows(
+            "RFC 9162 proofs against tree size",
+            (
+                "leaves",
+                "build s",
+                "incl. bytes max",
+                "32*ceil(log2 n)",
+                "incl. verify us",
+                "cons. bytes max",
+                "cons. verify us",
+                "all ok",
+            ),
+            proofs,
+        ),
+    ]
+
+
+def run_ledger_bench(transactions: int, json_path: str | None) -> dict:
+    """Run the benchmark with ``transactions`` batched transactions; print the tables, optionally
+    write JSON to ``json_path``, and return the results."""
+    results = measure(LedgerConfig(transactions))
+    console = make_console()
+    show(console, report(results))
+    publish(console, results, json_path)
+    return results

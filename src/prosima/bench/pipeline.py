@@ -7,7 +7,8 @@ corrupted (Gaussian noise, seeded per image), restored (original found by neares
 one restoration transaction per image, its own consensus round) and the output verified. Latency per
 stage is per image (an anchoring round's time is shared by its images); throughput is W over the
 wall time of the three stages. The tamper suite runs on its own ledger over ``tamper_slices``
-slices. The seed paper's figures are printed beside ours.
+slices. The seed paper's figures are printed beside ours. ``measure`` runs; ``run_pipeline_bench``
+prints the tables and writes the JSON and the figure.
 """
 
 from __future__ import annotations
@@ -16,13 +17,26 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from prosima.bench.denoise import load_bench_slices
-from prosima.bench.report import environment, write_json
+from prosima.bench.progress import SILENT, Progress
+from prosima.bench.render import (
+    Block,
+    FigureFile,
+    Rows,
+    console_progress,
+    figure_beside,
+    make_console,
+    publish,
+    pyplot,
+    show,
+)
+from prosima.bench.report import environment
 from prosima.imaging.corruption import gaussian_noise
 from prosima.imaging.datasets import BRATS_CONTRASTS
 from prosima.imaging.io import read_image, write_png
@@ -39,6 +53,24 @@ from prosima.provenance.verify import verify_loaded
 
 PAPER = {"end_to_end_ms": 204.0, "images_per_s": (0.47, 0.71), "verification_rate": 1.0}
 STAGES = ("anchor", "restore", "verify", "end_to_end")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What ``bench pipeline`` measures."""
+
+    data: str | Path | None = None  # BraTS folder (all four contrasts); None: the embedded default brain
+    workloads: tuple[int, ...] = (200, 400, 600, 800, 1000)  # images per workload, each on a fresh ledger
+    nodes: int = 20  # ledger nodes running consensus
+    sigma: float = 0.05  # Gaussian noise sigma of the corrupted copies
+    batch: int = 16  # images anchored per consensus round
+    tamper_slices: int = 100  # slices the tamper suite runs on
+    consensus: str = "inproc"  # how the nodes reach consensus
+    seed: int = 0  # seed of slice order and noise
+
+    def __post_init__(self) -> None:
+        if not self.workloads or min(self.workloads) < 1:
+            raise ImageError(f"--workloads must be positive sizes, got {list(self.workloads)}")
 
 
 def _write_slices(ds: Any, picks: Sequence[int], folder: Path) -> list[Path]:
@@ -178,61 +210,46 @@ def run_tamper(files: Sequence[Path], work: Path, *, nodes: int, seed: int, cons
     }
 
 
-def run_pipeline_bench(
-    data: str | Path | None = None,
-    *,
-    workloads: Sequence[int] = (200, 400, 600, 800, 1000),
-    nodes: int = 20,
-    sigma: float = 0.05,
-    batch: int = 16,
-    tamper_slices: int = 100,
-    consensus: str = "inproc",
-    seed: int = 0,
-    json_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """Run every workload and the tamper suite; print the tables, write JSON and a figure."""
-    from rich.console import Console
-
-    console = Console()
-    contrasts = BRATS_CONTRASTS if data is not None else ("t1n",)
-    ds, picks, source = load_bench_slices(data, contrasts=contrasts)
-    if not workloads or min(workloads) < 1:
-        raise ImageError(f"--workloads must be positive sizes, got {list(workloads)}")
+def measure(config: PipelineConfig, progress: Progress = SILENT) -> dict[str, Any]:
+    """Run every workload and the tamper suite; the JSON document."""
+    nodes, seed, consensus = config.nodes, config.seed, config.consensus
+    contrasts = BRATS_CONTRASTS if config.data is not None else ("t1n",)
+    ds, picks, source = load_bench_slices(config.data, contrasts=contrasts)
     order = np.random.default_rng(seed).permutation(len(picks))
     generator = Generator.load(DEFAULT_GENERATOR)
     results = []
     with tempfile.TemporaryDirectory(prefix="prosima-bench-pipeline-") as tmp:
         root = Path(tmp)
-        for w in workloads:
+        for w in config.workloads:
             use = [picks[i] for i in order[: min(w, len(picks))]]
             if len(use) < w:
-                console.print(f"[yellow]workload {w}: only {len(use)} distinct slices in {source}[/yellow]")
+                progress.note(f"[yellow]workload {w}: only {len(use)} distinct slices in {source}[/yellow]")
             files = _write_slices(ds, use, root / f"w{w}" / "images")
-            console.print(f"workload {len(files)} images at N={nodes} ...")
+            progress.note(f"workload {len(files)} images at N={nodes} ...")
             res = run_workload(
                 files,
                 root / f"w{w}",
                 nodes=nodes,
-                sigma=sigma,
+                sigma=config.sigma,
                 seed=seed,
-                batch=batch,
+                batch=config.batch,
                 consensus=consensus,
                 generator=generator,
             )
             results.append({"workload": w} | res)
-        spread = np.linspace(0, len(picks) - 1, min(tamper_slices, len(picks))).round().astype(int)
+        spread = np.linspace(0, len(picks) - 1, min(config.tamper_slices, len(picks))).round().astype(int)
         tamper_files = _write_slices(
             ds, [picks[i] for i in dict.fromkeys(spread.tolist())], root / "tamper" / "images"
         )
-        console.print(f"tamper suite on {len(tamper_files)} slices ...")
+        progress.note(f"tamper suite on {len(tamper_files)} slices ...")
         tamper = run_tamper(tamper_files, root / "tamper", nodes=nodes, seed=seed, consensus=consensus)
-    out = {
+    return {
         "benchmark": "pipeline",
         "source": source,
         "settings": {
             "nodes": nodes,
-            "sigma": sigma,
-            "batch": batch,
+            "sigma": config.sigma,
+            "batch": config.batch,
             "consensus": consensus,
             "seed": seed,
             "faithful_cosine": FAITHFUL_COSINE,
@@ -243,82 +260,83 @@ def run_pipeline_bench(
         "tamper": tamper,
         "paper": PAPER,
     }
-    print_pipeline(out, console)
-    if json_path is not None:
-        write_json(out, json_path, console)
-        save_figure(out, Path(json_path).with_suffix(".png"))
-    return out
 
 
-def print_pipeline(out: dict[str, Any], console: Any) -> None:
-    """The workload table (paper beside ours) and the tamper table."""
-    from rich.table import Table
-
-    t = Table(title=f"End to end per image at N={out['settings']['nodes']} (ms, median / p95)")
-    for col in ("images", *STAGES, "images/s", "verified"):
-        t.add_column(col, justify="right")
+def _workload_report(out: dict[str, Any]) -> list[Block]:
+    """The workload table (paper beside ours) and each workload's restoration consensus round."""
+    rows: list[Sequence[str]] = []
     for r in out["workloads"]:
         lat = r["latency"]
-        t.add_row(
-            str(r["images"]),
-            *(f"{lat[s]['median_ms']:.0f} / {lat[s]['p95_ms']:.0f}" for s in STAGES),
-            f"{r['images_per_s']:.2f}",
-            f"{100 * r['verification_rate']:.1f}%",
+        rows.append(
+            (
+                str(r["images"]),
+                *(f"{lat[s]['median_ms']:.0f} / {lat[s]['p95_ms']:.0f}" for s in STAGES),
+                f"{r['images_per_s']:.2f}",
+                f"{100 * r['verification_rate']:.1f}%",
+            )
         )
     p = out["paper"]
-    t.add_row(
-        "paper",
-        "",
-        "",
-        "",
-        f"{p['end_to_end_ms']:.0f}",
-        f"{p['images_per_s'][0]}-{p['images_per_s'][1]}",
-        f"{100 * p['verification_rate']:.0f}%",
+    rows.append(
+        (
+            "paper",
+            "",
+            "",
+            "",
+            f"{p['end_to_end_ms']:.0f}",
+            f"{p['images_per_s'][0]}-{p['images_per_s'][1]}",
+            f"{100 * p['verification_rate']:.0f}%",
+        )
     )
-    console.print(t)
+    title = f"End to end per image at N={out['settings']['nodes']} (ms, median / p95)"
+    blocks: list[Block] = [Rows(title, ("images", *STAGES, "images/s", "verified"), rows)]
     for r in out["workloads"]:
         c = r.get("restore_commit")
         if c:
-            console.print(
+            blocks.append(
                 f"{r['images']} images: restoration consensus round {c['wall']['median_ms']:.0f} ms wall "
                 f"(all nodes on this machine), {c['critical_path']['median_ms']:.1f} ms critical path; "
                 f"original found {100 * r['original_found_rate']:.1f}%"
             )
+    return blocks
+
+
+def _tamper_report(out: dict[str, Any]) -> list[Block]:
+    """The tamper table and its rates."""
     tam = out["tamper"]
-    t = Table(title=f"Tamper suite on {tam['slices']} slices")
-    for col in ("kind", "cases", "detected", "localised", "as expected", "median min cosine"):
-        t.add_column(col, justify="right")
+    rows = []
     for kind, k in tam["kinds"].items():
         cos = "-" if k["min_shard_cosine_median"] is None else f"{k['min_shard_cosine_median']:.3f}"
-        t.add_row(
-            kind,
-            str(k["cases"]),
-            f"{100 * k['detected']:.1f}%",
-            f"{100 * k['localised']:.1f}%",
-            f"{100 * k['as_expected']:.1f}%",
-            cos,
+        rows.append(
+            (
+                kind,
+                str(k["cases"]),
+                f"{100 * k['detected']:.1f}%",
+                f"{100 * k['localised']:.1f}%",
+                f"{100 * k['as_expected']:.1f}%",
+                cos,
+            )
         )
-    console.print(t)
-    console.print(
+    columns = ("kind", "cases", "detected", "localised", "as expected", "median min cosine")
+    o = tam["other_slice_min_cosine"]
+    return [
+        Rows(f"Tamper suite on {tam['slices']} slices", columns, rows),
         f"pixel tampers detected {100 * tam['detection_rate']:.1f}%, "
         f"localised {100 * tam['localisation_rate']:.1f}%; "
-        f"false positives on authentic and lossless copies {100 * tam['false_positive_rate']:.1f}%"
-    )
-    o = tam["other_slice_min_cosine"]
-    console.print(
+        f"false positives on authentic and lossless copies {100 * tam['false_positive_rate']:.1f}%",
         f"faithfulness threshold {out['settings']['faithful_cosine']}: a different slice's min shard "
         f"cosine is {o['median']:.3f} median, {o['max']:.3f} at most; "
-        f"{100 * o['would_pass_as_faithful']:.1f}% would pass"
-    )
+        f"{100 * o['would_pass_as_faithful']:.1f}% would pass",
+    ]
 
 
-def save_figure(out: dict[str, Any], path: Path) -> None:
+def report(out: dict[str, Any]) -> list[Block]:
+    """The workload table (paper beside ours) and the tamper table."""
+    return _workload_report(out) + _tamper_report(out)
+
+
+def draw_summary(out: dict[str, Any]) -> Any:
     """Latency per stage against workload size, and the as-expected rate per tamper kind."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
     sizes = [r["images"] for r in out["workloads"]]
     for stage in STAGES:
@@ -332,5 +350,37 @@ def save_figure(out: dict[str, Any], path: Path) -> None:
     b.set_xlabel("% as expected (caught and localised / still verifies / faithful)")
     b.set_xlim(0, 100)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
+
+
+def run_pipeline_bench(
+    data: str | Path | None = None,
+    *,
+    workloads: Sequence[int] = PipelineConfig.workloads,
+    nodes: int = 20,
+    sigma: float = 0.05,
+    batch: int = 16,
+    tamper_slices: int = 100,
+    consensus: str = "inproc",
+    seed: int = 0,
+    json_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Measure, print the tables, write the JSON and the figure beside it; return the JSON document."""
+    config = PipelineConfig(
+        data,
+        tuple(workloads),
+        nodes=nodes,
+        sigma=sigma,
+        batch=batch,
+        tamper_slices=tamper_slices,
+        consensus=consensus,
+        seed=seed,
+    )
+    console = make_console()
+    with console_progress(console, bar=False) as watch:
+        document = measure(config, watch)
+    show(console, report(document))
+    figure = figure_beside(json_path)
+    figures = [] if figure is None else [FigureFile(figure, lambda: draw_summary(document))]
+    publish(console, document, json_path, figures)
+    return document

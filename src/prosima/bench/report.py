@@ -1,15 +1,16 @@
-"""What every benchmark shares: mean and std per (method, sigma), the results table, the JSON file."""
+"""What the image benchmarks share: mean and std per (method, sigma), the rows of their results
+table, and the machine they ran on."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from prosima.bench.render import Rows
 
 # column header and number format of each metric a benchmark may report
 COLUMNS = {
@@ -40,33 +41,19 @@ def summarise(
     return results
 
 
-def print_results(
-    results: Sequence[Mapping[str, Any]], title: str, metrics: Sequence[str], console: Any = None
-) -> None:
-    """Print mean ± std per method and sigma as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
+def results_rows(results: Sequence[Mapping[str, Any]], title: str, metrics: Sequence[str]) -> Rows:
+    """Mean ± std per method and sigma (and noise, when the records have one)."""
     noise = any("noise" in r for r in results)
-    for col in (*(("noise",) if noise else ()), "method", "sigma", *(COLUMNS[m][0] for m in metrics), "n"):
-        table.add_column(col, justify="right")
+    columns = (*(("noise",) if noise else ()), "method", "sigma", *(COLUMNS[m][0] for m in metrics), "n")
+    rows = []
     for r in sorted(results, key=lambda r: (r.get("noise", ""), r["sigma"], r["method"])):
         cells = [COLUMNS[m][1].format(r[m], r[f"{m}_std"]) for m in metrics]
         first = (r.get("noise", ""),) if noise else ()
-        table.add_row(*first, r["method"], f"{r['sigma']:.2f}", *cells, str(r["n_slices"]))
-    (console or Console()).print(table)
+        rows.append((*first, r["method"], f"{r['sigma']:.2f}", *cells, str(r["n_slices"])))
+    return Rows(title, columns, rows)
 
 
 def environment(**extra: Any) -> dict[str, Any]:
     """Python version, machine and usable CPUs, plus ``extra``."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": cpus, **extra}
-
-
-def write_json(out: Mapping[str, Any], path: str | Path, console: Any = None) -> None:
-    """Write ``out`` as indented JSON, creating the folder."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(out, indent=2))
-    if console is not None:
-        console.print(f"wrote {path}")

@@ -17,6 +17,7 @@ unclipped copy's min-max range is wider than the original's). Every random choic
 
 Per query the best candidate's similarity, its margin over the runner-up and whether it is the right
 original are kept, so any other rule can be scored from the JSON (``sweep`` does it on a grid).
+``measure`` runs the queries; ``run_restore_match_bench`` prints the rates and writes the JSON.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prosima.bench.report import environment, write_json
+from prosima.bench.render import Block, Rows, make_console, publish, show
+from prosima.bench.report import environment
 from prosima.imaging.corruption import gaussian_noise, rician_noise
 from prosima.imaging.datasets import (
     BRATS_CONTRASTS,
@@ -54,6 +56,31 @@ MIN_BRAIN_FRACTION = 0.05
 SWEEP_SIMILARITY = (0.93, 0.95, 0.96, 0.97, 0.98, 0.99)
 SWEEP_MARGIN = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01)
 SWEEP_SCALE = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0)
+NOISES = ("gaussian", "rician")
+TABLE_WIDTH = 170
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """What ``bench restore-match`` measures."""
+
+    data: str | Path  # BraTS folder: every subject but ``held_out`` is anchored
+    xray: str | Path | None = None  # chest X-ray label folders: some anchored, others never
+    held_out: str = "TCGA-DU-7294"  # subject never anchored (its slices: negatives)
+    contrasts: tuple[str, ...] = BRATS_CONTRASTS  # BraTS contrasts anchored
+    sigmas: tuple[float, ...] = (0.02, 0.05, 0.10)  # noise sigmas on [0, 1]
+    noises: tuple[str, ...] = NOISES  # noise kinds of the copies
+    max_slices: int | None = 24  # queries per group, evenly spaced (None: all)
+    anchored_xrays: int = 16  # X-rays anchored beside the brain slices
+    negative_xrays: int = 24  # X-rays never anchored (negatives)
+    rule: MatchRule = field(default_factory=MatchRule)  # the matching rule scored
+    seed: int = 0  # seed of the X-ray order and of every noise draw
+    threads: int = 1  # torch CPU threads
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.noises) - set(NOISES))
+        if bad:
+            raise ValueError(f"--noise takes gaussian and rician, got {bad}")
 
 
 @dataclass(frozen=True)
@@ -225,13 +252,34 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def print_summary(results: Sequence[dict[str, Any]], rule: MatchRule) -> None:
-    """The rates as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
+def report(document: dict[str, Any]) -> list[Block]:
+    """The rates per group, storage, noise and sigma."""
 
-    table = Table(title=f"restore's matching rule: {rule.options()}")
-    for col in (
+    def pct(x: float | None) -> str:
+        return "" if x is None else f"{100 * x:.0f}%"
+
+    rows = []
+    for r in document["results"]:
+        sims = (
+            ""
+            if r["similarity_median"] is None
+            else f"{r['similarity_median']:.3f} / {r['similarity_max']:.3f}"
+        )
+        rows.append(
+            (
+                r["group"],
+                r["storage"],
+                r["noise"],
+                f"{r['sigma']:.2f}",
+                str(r["n"]),
+                pct(r["nearest_right"]),
+                pct(r["accepted_right"]),
+                "" if r["accepted_wrong"] is None else str(r["accepted_wrong"]),
+                pct(r["refused"]),
+                sims,
+            )
+        )
+    columns = (
         "group",
         "storage",
         "noise",
@@ -242,141 +290,166 @@ def print_summary(results: Sequence[dict[str, Any]], rule: MatchRule) -> None:
         "wrong",
         "refused",
         "sim median / max",
-    ):
-        table.add_column(col, justify="right")
-
-    def pct(x: float | None) -> str:
-        return "" if x is None else f"{100 * x:.0f}%"
-
-    for r in results:
-        sims = (
-            ""
-            if r["similarity_median"] is None
-            else f"{r['similarity_median']:.3f} / {r['similarity_max']:.3f}"
-        )
-        table.add_row(
-            r["group"],
-            r["storage"],
-            r["noise"],
-            f"{r['sigma']:.2f}",
-            str(r["n"]),
-            pct(r["nearest_right"]),
-            pct(r["accepted_right"]),
-            "" if r["accepted_wrong"] is None else str(r["accepted_wrong"]),
-            pct(r["refused"]),
-            sims,
-        )
-    Console(width=170).print(table)
+    )
+    rule = MatchRule(**document["rule"])
+    return [Rows(f"restore's matching rule: {rule.options()}", columns, rows)]
 
 
-def run_restore_match_bench(
-    data: str | Path,
-    xray: str | Path | None = None,
-    *,
-    held_out: str = "TCGA-DU-7294",
-    contrasts: Sequence[str] = BRATS_CONTRASTS,
-    sigmas: Sequence[float] = (0.02, 0.05, 0.10),
-    noises: Sequence[str] = ("gaussian", "rician"),
-    max_slices: int | None = 24,
-    anchored_xrays: int = 16,
-    negative_xrays: int = 24,
-    rule: MatchRule | None = None,
-    seed: int = 0,
-    threads: int = 1,
-    json_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """Run the benchmark (module note); print the table and return (and optionally save) everything."""
-    import torch
+@dataclass(frozen=True)
+class _Queries:
+    """The originals anchored per pool, and the queries of each pool: positives and negatives."""
 
-    torch.set_num_threads(threads)
-    rule = rule or MatchRule()
-    root = Path(data)
-    bad = sorted(set(noises) - {"gaussian", "rician"})
-    if bad:
-        raise ValueError(f"--noise takes gaussian and rician, got {bad}")
+    anchored_subjects: list[str]
+    pools: dict[str, list[Original]]
+    positives: dict[str, list[Original]]
+    negatives: dict[str, list[Original]]
+
+
+def _queries(config: MatchConfig, root: Path) -> _Queries:
+    """Read every original and choose the queries (module note)."""
+    max_slices, anchored_xrays, held_out = config.max_slices, config.anchored_xrays, config.held_out
     subjects = find_brats_subjects(root)
     if held_out not in subjects:
         raise ImageError(f"--held-out {held_out} is not a subject of {root} ({', '.join(subjects)})")
     anchored_subjects = [s for s in subjects if s != held_out]
     if not anchored_subjects:
         raise ImageError(f"{root}: no subject left to anchor besides the held-out {held_out}")
-    t0 = time.perf_counter()
-    eight, raw = brain_originals(root, anchored_subjects, contrasts)
-    held8, held_raw = brain_originals(root, [held_out], contrasts)
-    xrays = xray_originals(Path(xray), anchored_xrays + negative_xrays, seed=seed) if xray else []
+    eight, raw = brain_originals(root, anchored_subjects, config.contrasts)
+    held8, held_raw = brain_originals(root, [held_out], config.contrasts)
+    xray = config.xray
+    xrays = (
+        xray_originals(Path(xray), anchored_xrays + config.negative_xrays, seed=config.seed) if xray else []
+    )
     x_anchored, x_never = xrays[:anchored_xrays], xrays[anchored_xrays:]
-    pools = {"8-bit": [*eight, *x_anchored], "int16": raw}
-    positives = {
-        "8-bit": [*evenly(eight, max_slices), *evenly(x_anchored, max_slices)],
-        "int16": evenly(raw, max_slices),
-    }
-    negatives = {
-        "8-bit": [*evenly(held8, max_slices), *evenly(x_never, max_slices)],
-        "int16": evenly(held_raw, max_slices),
-    }
-    variants = [(n, s) for n in noises for s in sigmas]
+    return _Queries(
+        anchored_subjects,
+        pools={"8-bit": [*eight, *x_anchored], "int16": raw},
+        positives={
+            "8-bit": [*evenly(eight, max_slices), *evenly(x_anchored, max_slices)],
+            "int16": evenly(raw, max_slices),
+        },
+        negatives={
+            "8-bit": [*evenly(held8, max_slices), *evenly(x_never, max_slices)],
+            "int16": evenly(held_raw, max_slices),
+        },
+    )
+
+
+def _query_pool(
+    config: MatchConfig, prov: Provenance, pool_name: str, queries: _Queries, txs: dict[str, str], work: Path
+) -> list[dict[str, Any]]:
+    """Every query of one pool against its ledger: one row each."""
+    seed, rule = config.seed, config.rule
+    keys = {tx: key for key, tx in txs.items()}
+    variants = [(n, s) for n in config.noises for s in config.sigmas]
+    storages = ["8-bit"] if pool_name == "8-bit" else ["int16 clipped", "int16 unclipped"]
+    rows: list[dict[str, Any]] = []
+    for positive, originals in ((True, queries.positives[pool_name]), (False, queries.negatives[pool_name])):
+        for qi, o in enumerate(originals):
+            group = ("anchored " if positive else "never-anchored ") + o.kind
+            if not positive and o.kind == "brain":
+                group = "held-out brain"
+            cases = variants if positive else [("clean", 0.0), *variants]
+            for storage in storages:
+                for vi, (noise, sigma) in enumerate(cases):
+                    noise_seed = seed * 1_000_003 + qi * 101 + vi + (0 if positive else 50_000)
+                    stored = corrupt(o, storage, noise, sigma, noise_seed)
+                    found = _query(prov, stored, storage, work, rule, keys)
+                    truth = txs[o.key] if positive else None
+                    rows.append(
+                        {
+                            "group": group,
+                            "key": o.key,
+                            "storage": storage,
+                            "noise": noise,
+                            "sigma": sigma,
+                            "seed": noise_seed,
+                            "truth": truth,
+                            "right": truth is not None and found["best_tx"] == truth,
+                            **found,
+                        }
+                    )
+    return rows
+
+
+def measure(config: MatchConfig) -> dict[str, Any]:
+    """Anchor both pools, run every query (module note); the JSON document."""
+    import torch
+
+    torch.set_num_threads(config.threads)
+    root = Path(config.data)
+    t0 = time.perf_counter()
+    queries = _queries(config, root)
     rows: list[dict[str, Any]] = []
     anchor_s = 0.0
     with tempfile.TemporaryDirectory(prefix="prosima-restore-match-") as tmp:
         work = Path(tmp)
-        for pool_name, pool in pools.items():
+        for pool_name, pool in queries.pools.items():
             ledger = Ledger.init(work / f"ledger-{pool_name}", nodes=4)
             try:
                 prov = Provenance.open(ledger, consensus="direct")
                 t = time.perf_counter()
                 txs = anchor_pool(prov, pool)
-                keys = {tx: key for key, tx in txs.items()}
                 anchor_s += time.perf_counter() - t
-                storages = ["8-bit"] if pool_name == "8-bit" else ["int16 clipped", "int16 unclipped"]
-                for positive, queries in ((True, positives[pool_name]), (False, negatives[pool_name])):
-                    for qi, o in enumerate(queries):
-                        group = ("anchored " if positive else "never-anchored ") + o.kind
-                        if not positive and o.kind == "brain":
-                            group = "held-out brain"
-                        cases = variants if positive else [("clean", 0.0), *variants]
-                        for storage in storages:
-                            for vi, (noise, sigma) in enumerate(cases):
-                                noise_seed = seed * 1_000_003 + qi * 101 + vi + (0 if positive else 50_000)
-                                stored = corrupt(o, storage, noise, sigma, noise_seed)
-                                found = _query(prov, stored, storage, work, rule, keys)
-                                truth = txs[o.key] if positive else None
-                                rows.append(
-                                    {
-                                        "group": group,
-                                        "key": o.key,
-                                        "storage": storage,
-                                        "noise": noise,
-                                        "sigma": sigma,
-                                        "seed": noise_seed,
-                                        "truth": truth,
-                                        "right": truth is not None and found["best_tx"] == truth,
-                                        **found,
-                                    }
-                                )
+                rows += _query_pool(config, prov, pool_name, queries, txs, work)
             finally:
                 ledger.close()
     results = summary(rows)
-    print_summary(results, rule)
-    out = {
+    return {
         "benchmark": "restore-match",
-        "rule": rule.to_json(),
+        "rule": config.rule.to_json(),
         "data": str(root),
-        "xray": None if xray is None else str(xray),
-        "anchored_subjects": anchored_subjects,
-        "held_out": held_out,
-        "contrasts": list(contrasts),
-        "anchored": {"8-bit": len(pools["8-bit"]), "int16": len(pools["int16"])},
-        "sigmas": list(sigmas),
-        "noises": list(noises),
-        "max_slices": max_slices,
-        "seed": seed,
+        "xray": None if config.xray is None else str(config.xray),
+        "anchored_subjects": queries.anchored_subjects,
+        "held_out": config.held_out,
+        "contrasts": list(config.contrasts),
+        "anchored": {"8-bit": len(queries.pools["8-bit"]), "int16": len(queries.pools["int16"])},
+        "sigmas": list(config.sigmas),
+        "noises": list(config.noises),
+        "max_slices": config.max_slices,
+        "seed": config.seed,
         "anchor_seconds": anchor_s,
         "seconds": time.perf_counter() - t0,
-        "environment": environment(threads=threads),
+        "environment": environment(threads=config.threads),
         "results": results,
         "sweep": sweep(rows),
         "rows": rows,
     }
-    if json_path is not None:
-        write_json(out, json_path)
-    return out
+
+
+def run_restore_match_bench(
+    data: str | Path,
+    xray: str | Path | None = None,
+    *,
+    held_out: str = MatchConfig.held_out,
+    contrasts: Sequence[str] = BRATS_CONTRASTS,
+    sigmas: Sequence[float] = MatchConfig.sigmas,
+    noises: Sequence[str] = NOISES,
+    max_slices: int | None = MatchConfig.max_slices,
+    anchored_xrays: int = MatchConfig.anchored_xrays,
+    negative_xrays: int = MatchConfig.negative_xrays,
+    rule: MatchRule | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    json_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Measure (module note), print the table and write the JSON; return the JSON document."""
+    config = MatchConfig(
+        data,
+        xray,
+        held_out=held_out,
+        contrasts=tuple(contrasts),
+        sigmas=tuple(sigmas),
+        noises=tuple(noises),
+        max_slices=max_slices,
+        anchored_xrays=anchored_xrays,
+        negative_xrays=negative_xrays,
+        rule=rule or MatchRule(),
+        seed=seed,
+        threads=threads,
+    )
+    document = measure(config)
+    console = make_console(TABLE_WIDTH)
+    show(console, report(document))
+    publish(console, document, json_path)
+    return document

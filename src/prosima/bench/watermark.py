@@ -10,16 +10,17 @@ clean data, pruned, and queried through JPEG), Independent-Model (trained on cle
 claimed) and Independent-Trigger (a marked model queried with another owner's key: must not be
 claimed). Tau is calibrated per method, before any suspect is seen, on clean reference models that
 are not among the Independent-Model runs (``calibrate_tau``). Every seed is recorded in the JSON.
+``measure`` runs it all; ``run_watermark_bench`` prints the tables and writes the JSON and a figure.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from prosima.bench.report import environment, write_json
+from prosima.bench.progress import SILENT, Progress
+from prosima.bench.render import (
+    Block,
+    FigureFile,
+    Rows,
+    console_progress,
+    figure_beside,
+    make_console,
+    publish,
+    pyplot,
+    show,
+)
+from prosima.bench.report import environment
 from prosima.imaging.metrics import psnr, ssim
 from prosima.watermark.baselines import BadNets, Blended
 from prosima.watermark.classifier import TrainConfig, accuracy, predict_proba, train_classifier
-from prosima.watermark.data import XrayData, load_covid_xray, load_dataset, split_by_file
+from prosima.watermark.data import Split, XrayData, load_covid_xray, load_dataset, split_by_file
 from prosima.watermark.embed import choose_queries
 from prosima.watermark.marking import Marker, mark_dataset, quantise, to_uint8
 from prosima.watermark.pipeline import train_xmark
@@ -44,6 +57,45 @@ MALICIOUS = ("malicious", "resolution", "architecture", "finetune", "prune", "jp
 CASES = (*MALICIOUS, "independent_model", "independent_trigger")
 AIMS = {"wsr": 0.95, "alpha": DEFAULT_ALPHA, "psnr_db": 40.0, "ssim": 0.98, "accuracy_points": 2.0}
 MIN_INDEPENDENT_RUNS = 10
+FINETUNE_LR = 5e-4
+
+
+@dataclass(frozen=True)
+class WatermarkConfig:
+    """What ``bench watermark`` measures (module note)."""
+
+    data: XrayData | str | Path | None = None  # images, an image folder, or None: the COVID chest X-rays
+    size: int | None = 64  # images down-sampled to size x size when loaded (None: as stored)
+    seeds: int = 3  # Malicious models per method (each also fine-tuned, pruned and queried via JPEG)
+    independent_runs: int = 10  # clean models shared by all methods (Independent-Model)
+    reference_runs: int = 2  # other clean models that calibrate tau
+    retrain_seeds: int = 1  # Malicious models also retrained at ``scale`` x resolution and as ``other_arch``
+    fraction: float = 0.1  # fraction of the target class's training images marked
+    target: int | str = "Pneumonia"  # target class: name or index
+    epochs: int = 10  # epochs of every classifier trained
+    generator_epochs: int = 8  # epochs of the X-Mark generator
+    finetune_epochs: int = 5  # epochs of the fine-tuning attack (on the clean validation split)
+    eps: float = 8 / 255  # X-Mark's L-inf bound on the mark
+    mask_fraction: float = 0.25  # fraction of the image X-Mark may change
+    width: int = 16  # width of every classifier
+    m: int = 100  # held-out non-target images the suspects are queried with
+    scale: int = 2  # resolution factor of the retrained Malicious model
+    other_arch: str = "resnet"  # architecture of the retrained Malicious model
+    prune_amount: float = 0.5  # share of weights the pruning attack removes
+    jpeg_quality: int = 75  # JPEG quality of the query attack
+    blend_alpha: float = 0.1  # Blended's blend weight
+    split_seed: int = 0  # seed of the split by file
+    key_seed: int = 0  # the owner's key (X-Mark generator, Blended pattern, queries, marked images)
+    other_key_seed: int = 1  # another owner's key (Independent-Trigger)
+    threads: int = 2  # torch CPU threads (at most 2)
+
+
+@dataclass(frozen=True)
+class WatermarkResult:
+    """The JSON document, and three queries clean and marked by each method (the figure)."""
+
+    document: dict[str, Any]
+    examples: dict[str, np.ndarray]  # "clean" and each method's marked copies
 
 
 @dataclass(frozen=True)
@@ -177,6 +229,276 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class _Run:
+    """One run's data, split, target, seeds and timings, and the classifiers it trains."""
+
+    def __init__(self, config: WatermarkConfig) -> None:
+        self.config = config
+        self.data = _load(config.data, config.size)
+        self.target = _target_index(self.data.classes, config.target)
+        self.split: Split = split_by_file(self.data.ids, self.data.labels, seed=config.split_seed)
+        self.train = self.data.subset(self.split.train)
+        self.val = self.data.subset(self.split.val)
+        self.test = self.data.subset(self.split.test)
+        self.hw = int(self.data.images.shape[-1])
+        self.big = config.scale * self.hw
+        self.seeds: dict[str, Any] = {
+            "split": config.split_seed,
+            "key": config.key_seed,
+            "other_key": config.other_key_seed,
+            "queries": config.key_seed,
+            "mark": config.key_seed,
+            "malicious": [100 + i for i in range(config.seeds)],
+            "independent": [200 + i for i in range(config.independent_runs)],
+            "reference": [300 + i for i in range(config.reference_runs)],
+        }
+        self.timing: dict[str, float] = {}
+
+    @cached_property
+    def test_big(self) -> np.ndarray:
+        """The test images at ``scale`` x the resolution."""
+        return resize_batch(self.test.images, self.big)
+
+    def fit(self, images: np.ndarray, labels: np.ndarray, seed: int, arch: str = "cnn") -> nn.Module:
+        """A classifier trained from scratch."""
+        cfg = TrainConfig(epochs=self.config.epochs, seed=seed)
+        return train_classifier(
+            images, labels, arch, cfg, n_classes=len(self.data.classes), width=self.config.width
+        )
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """Each method's marker and another owner's, the marked training sets and queries, their quality."""
+
+    markers: dict[str, Marker]
+    others: dict[str, Marker]
+    owner_info: dict[str, Any]
+    other_info: dict[str, Any]
+    sets: dict[str, Any]
+    query_ids: list[str]
+    clean: np.ndarray  # the queries as they are
+    marked: dict[str, np.ndarray]  # marked with the owner's key
+    other_marked: dict[str, np.ndarray]  # marked with another owner's key
+    quality: dict[str, Any]
+
+
+def _mark(run: _Run, progress: Progress) -> _Marks:
+    """Train both X-Mark generators, then mark the training set and the queries with every key."""
+    c, data, t = run.config, run.data, run.target
+    t0 = time.perf_counter()
+    gcfg = GeneratorConfig(
+        eps=c.eps, mask_fraction=c.mask_fraction, epochs=c.generator_epochs, seed=c.key_seed
+    )
+    xmark, xinfo = train_xmark(
+        data, run.split, t, gcfg, TrainConfig(epochs=c.epochs, seed=c.key_seed), width=c.width
+    )
+    ocfg = GeneratorConfig(
+        eps=c.eps, mask_fraction=c.mask_fraction, epochs=c.generator_epochs, seed=c.other_key_seed
+    )
+    other_xmark, oinfo = train_xmark(
+        data, run.split, t, ocfg, TrainConfig(epochs=c.epochs, seed=c.other_key_seed), width=c.width
+    )
+    run.timing["xmark_train_s"] = time.perf_counter() - t0
+    markers: dict[str, Marker] = {
+        "xmark": xmark,
+        "badnets": BadNets(),
+        "blended": Blended(c.blend_alpha, c.key_seed),
+    }
+    others: dict[str, Marker] = {
+        "xmark": other_xmark,
+        "badnets": _RandomPatch(seed=c.other_key_seed),
+        "blended": Blended(c.blend_alpha, c.other_key_seed),
+    }
+    progress.note(
+        f"X-Mark surrogate test accuracy {xinfo['surrogate']['test_accuracy']:.3f}, surrogate WSR "
+        f"{xinfo['generator']['history'][-1]['surrogate_wsr']:.3f} ({run.timing['xmark_train_s']:.0f} s)"
+    )
+    queries = choose_queries(data, run.split.test, t, c.m, run.seeds["queries"])
+    qc = queries.images
+    train = run.train
+    marked_sets, qm, qo, quality = {}, {}, {}, {}
+    for name, marker in markers.items():
+        ms = mark_dataset(train.images, train.labels, train.ids, marker, t, c.fraction, run.seeds["mark"])
+        marked_sets[name] = ms
+        qm[name] = quantise(marker(qc))
+        qo[name] = quantise(others[name](qc))
+        quality[name] = {
+            "train": _quality(train.images[ms.marked], ms.images[ms.marked]),
+            "queries": _quality(qc, qm[name]),
+        }
+    return _Marks(markers, others, xinfo, oinfo, marked_sets, queries.ids, qc, qm, qo, quality)
+
+
+def _clean_models(
+    run: _Run, marks: _Marks, runs: dict[str, dict[str, list[dict[str, Any]]]], progress: Progress
+) -> tuple[dict[str, Any], list[float]]:
+    """Tau per method from the reference models, then the Independent-Model runs (kept in ``runs``);
+    the taus and the clean models' test accuracies."""
+    t, train, test, qc = run.target, run.train, run.test, marks.clean
+    t0 = time.perf_counter()
+    refs = [run.fit(train.images, train.labels, s) for s in run.seeds["reference"]]
+    tau: dict[str, Any] = {}
+    for name in METHODS:
+        if refs:
+            tau[name] = calibrate_tau(
+                [_prob_fn(r, None) for r in refs], qc, marks.marked[name], t, floor=DEFAULT_TAU
+            )
+        else:
+            tau[name] = {"tau": DEFAULT_TAU, "reference_effects": [], "reference_bounds": []}
+    clean_acc = []
+    for s in run.seeds["independent"]:
+        model = run.fit(train.images, train.labels, s)
+        clean_acc.append(accuracy(model, test.images, test.labels))
+        for name in METHODS:
+            res = _verify(model, qc, marks.marked[name], t, tau[name]["tau"])
+            runs[name]["independent_model"].append(res | {"seed": s, "test_accuracy": clean_acc[-1]})
+    run.timing["clean_models_s"] = time.perf_counter() - t0
+    progress.note(
+        f"{len(refs)} reference + {len(clean_acc)} independent clean models "
+        f"({run.timing['clean_models_s']:.0f} s)"
+    )
+    return tau, clean_acc
+
+
+def _attacks(
+    run: _Run, name: str, marks: _Marks, tau_n: float, i: int, s: int
+) -> tuple[float, dict[str, tuple[dict[str, Any], float]]]:
+    """One Malicious model of ``name`` and every attack on it: its test accuracy, and per case the
+    verification and the attacked model's accuracy."""
+    c, t, test, val = run.config, run.target, run.test, run.val
+    ms, qc, qm = marks.sets[name], marks.clean, marks.marked[name]
+    base = run.fit(ms.images, ms.labels, s)
+    acc = accuracy(base, test.images, test.labels)
+    cases: dict[str, tuple[dict[str, Any], float]] = {
+        "malicious": (_verify(base, qc, qm, t, tau_n), acc),
+        "independent_trigger": (_verify(base, qc, marks.other_marked[name], t, tau_n), acc),
+        "jpeg": (_verify(base, qc, qm, t, tau_n, lambda x: jpeg_batch(x, c.jpeg_quality)), acc),
+    }
+    pruned = prune_global(base, c.prune_amount)
+    cases["prune"] = (_verify(pruned, qc, qm, t, tau_n), accuracy(pruned, test.images, test.labels))
+    tuned = train_classifier(
+        val.images,
+        val.labels,
+        config=TrainConfig(epochs=c.finetune_epochs, lr=FINETUNE_LR, seed=s),
+        model=copy.deepcopy(base),
+    )
+    cases["finetune"] = (_verify(tuned, qc, qm, t, tau_n), accuracy(tuned, test.images, test.labels))
+    if i < c.retrain_seeds:
+        big = run.big
+        hi = run.fit(resize_batch(ms.images, big), ms.labels, s)
+        res_hi = _verify(hi, qc, qm, t, tau_n, lambda x: resize_batch(x, big))
+        cases["resolution"] = (res_hi, accuracy(hi, run.test_big, test.labels))
+        other = run.fit(ms.images, ms.labels, s, arch=c.other_arch)
+        cases["architecture"] = (_verify(other, qc, qm, t, tau_n), accuracy(other, test.images, test.labels))
+    return acc, cases
+
+
+def _suspicious_models(
+    run: _Run,
+    marks: _Marks,
+    tau: dict[str, Any],
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+    progress: Progress,
+) -> dict[str, list[float]]:
+    """Every Malicious model and its attacks (kept in ``runs``); the Malicious test accuracies."""
+    marked_acc: dict[str, list[float]] = {n: [] for n in METHODS}
+    t0 = time.perf_counter()
+    for name in METHODS:
+        for i, s in enumerate(run.seeds["malicious"]):
+            acc, cases = _attacks(run, name, marks, tau[name]["tau"], i, s)
+            marked_acc[name].append(acc)
+            for case, (res, case_acc) in cases.items():
+                runs[name][case].append(res | {"seed": s, "test_accuracy": case_acc})
+        progress.note(f"{LABELS[name]}: suspicious models done ({time.perf_counter() - t0:.0f} s)")
+    run.timing["suspicious_models_s"] = time.perf_counter() - t0
+    return marked_acc
+
+
+def _accuracy(clean_acc: list[float], marked_acc: dict[str, list[float]]) -> dict[str, Any]:
+    """Clean test accuracy of the clean models and of the models trained on each marked set."""
+    return {
+        "clean_models": {"mean": float(np.mean(clean_acc)), "runs": clean_acc},
+        **{
+            n: {
+                "mean": float(np.mean(marked_acc[n])),
+                "runs": marked_acc[n],
+                "points_vs_clean": 100 * float(np.mean(marked_acc[n]) - np.mean(clean_acc)),
+            }
+            for n in METHODS
+        },
+    }
+
+
+def _settings(run: _Run, marks: _Marks) -> dict[str, Any]:
+    c = run.config
+    return {
+        "size": run.hw,
+        "fraction": c.fraction,
+        "marked_images": {n: len(marks.sets[n].marked) for n in METHODS},
+        "epochs": c.epochs,
+        "generator_epochs": c.generator_epochs,
+        "finetune": {"epochs": c.finetune_epochs, "lr": FINETUNE_LR, "data": "clean validation split"},
+        "eps": c.eps,
+        "mask_fraction": c.mask_fraction,
+        "width": c.width,
+        "m": len(marks.clean),
+        "scale": c.scale,
+        "resolution": run.big,
+        "other_arch": c.other_arch,
+        "prune_amount": c.prune_amount,
+        "jpeg_quality": c.jpeg_quality,
+        "markers": {n: getattr(marks.markers[n], "describe", dict)() for n in METHODS},
+        "other_keys": {n: getattr(marks.others[n], "describe", dict)() for n in METHODS},
+        "alpha": DEFAULT_ALPHA,
+        "threads": torch.get_num_threads(),
+        "seeds": run.seeds,
+        "retrain_seeds": c.retrain_seeds,
+    }
+
+
+def measure(config: WatermarkConfig, progress: Progress = SILENT) -> WatermarkResult:
+    """Run every method x scenario (module note)."""
+    t_start = time.perf_counter()
+    torch.set_num_threads(max(1, min(config.threads, 2)))
+    run = _Run(config)
+    data, hw = run.data, run.hw
+    progress.note(
+        f"{len(data.ids)} images {hw}x{hw}, classes {data.classes}, target {data.classes[run.target]}"
+    )
+    marks = _mark(run, progress)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {n: {c: [] for c in CASES} for n in METHODS}
+    tau, clean_acc = _clean_models(run, marks, runs, progress)
+    marked_acc = _suspicious_models(run, marks, tau, runs, progress)
+    split = run.split
+    out: dict[str, Any] = {
+        "benchmark": "watermark",
+        "source": {k2: v for k2, v in data.source.items()},
+        "classes": data.classes,
+        "target": run.target,
+        "split": {
+            "seed": split.seed,
+            "fractions": list(split.fractions),
+            "n_train": len(split.train),
+            "n_val": len(split.val),
+            "n_test": len(split.test),
+        },
+        "settings": _settings(run, marks),
+        "xmark": {"owner": marks.owner_info, "other_key": marks.other_info},
+        "tau": tau,
+        "query_ids": marks.query_ids,
+        "quality": marks.quality,
+        "accuracy": _accuracy(clean_acc, marked_acc),
+        "summary": {n: {c: _summary(runs[n][c]) for c in CASES if runs[n][c]} for n in METHODS},
+        "runs": runs,
+        "environment": environment(torch=torch.__version__),
+    }
+    out["aims"] = aims(out)
+    out["timing"] = run.timing | {"total_s": time.perf_counter() - t_start}
+    examples = {"clean": marks.clean[:3], **{n: marks.marked[n][:3] for n in METHODS}}
+    return WatermarkResult(out, examples)
+
+
 def run_watermark_bench(
     data: XrayData | str | Path | None = None,
     *,
@@ -205,210 +527,42 @@ def run_watermark_bench(
     threads: int = 2,
     json_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run every method x scenario (see the module note); print the tables, write JSON and a figure.
-
-    ``seeds`` suspicious models per method for Malicious (fine-tune / prune / JPEG attack each);
-    ``retrain_seeds`` of them are also retrained at ``scale`` x the resolution and as ``other_arch``.
-    ``independent_runs`` clean models (shared by all methods) and ``reference_runs`` other clean
-    models that calibrate tau. ``target``: class name or index."""
-    from rich.console import Console
-
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    t_start = time.perf_counter()
-    torch.set_num_threads(max(1, min(threads, 2)))
-    data = _load(data, size)
-    t = _target_index(data.classes, target)
-    split = split_by_file(data.ids, data.labels, seed=split_seed)
-    train, val, test = data.subset(split.train), data.subset(split.val), data.subset(split.test)
-    k = len(data.classes)
-    hw = int(data.images.shape[-1])
-    big = scale * hw
-    seed_list = {
-        "split": split_seed,
-        "key": key_seed,
-        "other_key": other_key_seed,
-        "queries": key_seed,
-        "mark": key_seed,
-        "malicious": [100 + i for i in range(seeds)],
-        "independent": [200 + i for i in range(independent_runs)],
-        "reference": [300 + i for i in range(reference_runs)],
-    }
-
-    def fit(images: np.ndarray, labels: np.ndarray, seed: int, arch: str = "cnn", **kw: Any) -> nn.Module:
-        cfg = TrainConfig(epochs=kw.pop("n_epochs", epochs), seed=seed, **kw)
-        return train_classifier(images, labels, arch, cfg, n_classes=k, width=width)
-
-    # the owner's markers, and another owner's keys (Independent-Trigger)
-    console.print(f"{len(data.ids)} images {hw}x{hw}, classes {data.classes}, target {data.classes[t]}")
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
-    gcfg = GeneratorConfig(eps=eps, mask_fraction=mask_fraction, epochs=generator_epochs, seed=key_seed)
-    xmark, xinfo = train_xmark(data, split, t, gcfg, TrainConfig(epochs=epochs, seed=key_seed), width=width)
-    ocfg = GeneratorConfig(eps=eps, mask_fraction=mask_fraction, epochs=generator_epochs, seed=other_key_seed)
-    other_xmark, oinfo = train_xmark(
-        data, split, t, ocfg, TrainConfig(epochs=epochs, seed=other_key_seed), width=width
+    """Measure (``WatermarkConfig`` says what each option sets), print the tables, write the JSON and
+    the figure beside it; return the JSON document."""
+    config = WatermarkConfig(
+        data,
+        size=size,
+        seeds=seeds,
+        independent_runs=independent_runs,
+        reference_runs=reference_runs,
+        retrain_seeds=retrain_seeds,
+        fraction=fraction,
+        target=target,
+        epochs=epochs,
+        generator_epochs=generator_epochs,
+        finetune_epochs=finetune_epochs,
+        eps=eps,
+        mask_fraction=mask_fraction,
+        width=width,
+        m=m,
+        scale=scale,
+        other_arch=other_arch,
+        prune_amount=prune_amount,
+        jpeg_quality=jpeg_quality,
+        blend_alpha=blend_alpha,
+        split_seed=split_seed,
+        key_seed=key_seed,
+        other_key_seed=other_key_seed,
+        threads=threads,
     )
-    timing["xmark_train_s"] = time.perf_counter() - t0
-    markers: dict[str, Marker] = {
-        "xmark": xmark,
-        "badnets": BadNets(),
-        "blended": Blended(blend_alpha, key_seed),
-    }
-    others: dict[str, Marker] = {
-        "xmark": other_xmark,
-        "badnets": _RandomPatch(seed=other_key_seed),
-        "blended": Blended(blend_alpha, other_key_seed),
-    }
-    console.print(
-        f"X-Mark surrogate test accuracy {xinfo['surrogate']['test_accuracy']:.3f}, surrogate WSR "
-        f"{xinfo['generator']['history'][-1]['surrogate_wsr']:.3f} ({timing['xmark_train_s']:.0f} s)"
-    )
-
-    queries = choose_queries(data, split.test, t, m, seed_list["queries"])
-    qc = queries.images
-    marked_sets, qm, qo, quality = {}, {}, {}, {}
-    for name, marker in markers.items():
-        ms = mark_dataset(train.images, train.labels, train.ids, marker, t, fraction, seed_list["mark"])
-        marked_sets[name] = ms
-        qm[name] = quantise(marker(qc))
-        qo[name] = quantise(others[name](qc))
-        quality[name] = {
-            "train": _quality(train.images[ms.marked], ms.images[ms.marked]),
-            "queries": _quality(qc, qm[name]),
-        }
-
-    # clean models: tau calibration (reference) and Independent-Model (+ the clean accuracy baseline)
-    t0 = time.perf_counter()
-    refs = [fit(train.images, train.labels, s) for s in seed_list["reference"]]
-    tau: dict[str, Any] = {}
-    for name in METHODS:
-        if refs:
-            tau[name] = calibrate_tau([_prob_fn(r, None) for r in refs], qc, qm[name], t, floor=DEFAULT_TAU)
-        else:
-            tau[name] = {"tau": DEFAULT_TAU, "reference_effects": [], "reference_bounds": []}
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {n: {c: [] for c in CASES} for n in METHODS}
-    clean_acc = []
-    for s in seed_list["independent"]:
-        model = fit(train.images, train.labels, s)
-        clean_acc.append(accuracy(model, test.images, test.labels))
-        for name in METHODS:
-            res = _verify(model, qc, qm[name], t, tau[name]["tau"])
-            runs[name]["independent_model"].append(res | {"seed": s, "test_accuracy": clean_acc[-1]})
-    timing["clean_models_s"] = time.perf_counter() - t0
-    console.print(
-        f"{len(refs)} reference + {len(clean_acc)} independent clean models "
-        f"({timing['clean_models_s']:.0f} s)"
-    )
-
-    # suspicious models trained on each marked set, and the attacks on them
-    test_big = resize_batch(test.images, big)
-    marked_acc: dict[str, list[float]] = {n: [] for n in METHODS}
-    t0 = time.perf_counter()
-    for name in METHODS:
-        ms = marked_sets[name]
-        tau_n = tau[name]["tau"]
-        for i, s in enumerate(seed_list["malicious"]):
-            base = fit(ms.images, ms.labels, s)
-            acc = accuracy(base, test.images, test.labels)
-            marked_acc[name].append(acc)
-            cases: dict[str, tuple[dict[str, Any], float]] = {
-                "malicious": (_verify(base, qc, qm[name], t, tau_n), acc),
-                "independent_trigger": (_verify(base, qc, qo[name], t, tau_n), acc),
-                "jpeg": (_verify(base, qc, qm[name], t, tau_n, lambda x: jpeg_batch(x, jpeg_quality)), acc),
-            }
-            pruned = prune_global(base, prune_amount)
-            cases["prune"] = (
-                _verify(pruned, qc, qm[name], t, tau_n),
-                accuracy(pruned, test.images, test.labels),
-            )
-            tuned = train_classifier(
-                val.images,
-                val.labels,
-                config=TrainConfig(epochs=finetune_epochs, lr=5e-4, seed=s),
-                model=copy.deepcopy(base),
-            )
-            cases["finetune"] = (
-                _verify(tuned, qc, qm[name], t, tau_n),
-                accuracy(tuned, test.images, test.labels),
-            )
-            if i < retrain_seeds:
-                hi = fit(resize_batch(ms.images, big), ms.labels, s)
-                res_hi = _verify(hi, qc, qm[name], t, tau_n, lambda x: resize_batch(x, big))
-                cases["resolution"] = (res_hi, accuracy(hi, test_big, test.labels))
-                other = fit(ms.images, ms.labels, s, arch=other_arch)
-                cases["architecture"] = (
-                    _verify(other, qc, qm[name], t, tau_n),
-                    accuracy(other, test.images, test.labels),
-                )
-            for case, (res, case_acc) in cases.items():
-                runs[name][case].append(res | {"seed": s, "test_accuracy": case_acc})
-        console.print(f"{LABELS[name]}: suspicious models done ({time.perf_counter() - t0:.0f} s)")
-    timing["suspicious_models_s"] = time.perf_counter() - t0
-
-    summary = {n: {c: _summary(runs[n][c]) for c in CASES if runs[n][c]} for n in METHODS}
-    accuracy_out = {
-        "clean_models": {"mean": float(np.mean(clean_acc)), "runs": clean_acc},
-        **{
-            n: {
-                "mean": float(np.mean(marked_acc[n])),
-                "runs": marked_acc[n],
-                "points_vs_clean": 100 * float(np.mean(marked_acc[n]) - np.mean(clean_acc)),
-            }
-            for n in METHODS
-        },
-    }
-    out: dict[str, Any] = {
-        "benchmark": "watermark",
-        "source": {k2: v for k2, v in data.source.items()},
-        "classes": data.classes,
-        "target": t,
-        "split": {
-            "seed": split.seed,
-            "fractions": list(split.fractions),
-            "n_train": len(split.train),
-            "n_val": len(split.val),
-            "n_test": len(split.test),
-        },
-        "settings": {
-            "size": hw,
-            "fraction": fraction,
-            "marked_images": {n: len(marked_sets[n].marked) for n in METHODS},
-            "epochs": epochs,
-            "generator_epochs": generator_epochs,
-            "finetune": {"epochs": finetune_epochs, "lr": 5e-4, "data": "clean validation split"},
-            "eps": eps,
-            "mask_fraction": mask_fraction,
-            "width": width,
-            "m": len(qc),
-            "scale": scale,
-            "resolution": big,
-            "other_arch": other_arch,
-            "prune_amount": prune_amount,
-            "jpeg_quality": jpeg_quality,
-            "markers": {n: getattr(markers[n], "describe", dict)() for n in METHODS},
-            "other_keys": {n: getattr(others[n], "describe", dict)() for n in METHODS},
-            "alpha": DEFAULT_ALPHA,
-            "threads": torch.get_num_threads(),
-            "seeds": seed_list,
-            "retrain_seeds": retrain_seeds,
-        },
-        "xmark": {"owner": xinfo, "other_key": oinfo},
-        "tau": tau,
-        "query_ids": queries.ids,
-        "quality": quality,
-        "accuracy": accuracy_out,
-        "summary": summary,
-        "runs": runs,
-        "environment": environment(torch=torch.__version__),
-    }
-    out["aims"] = aims(out)
-    out["timing"] = timing | {"total_s": time.perf_counter() - t_start}
-    print_watermark(out, console)
-    if json_path is not None:
-        write_json(out, json_path, console)
-        examples = {"clean": qc[:3], **{n: qm[n][:3] for n in METHODS}}
-        save_figure(out, examples, Path(json_path).with_suffix(".png"))
-    return out
+    console = make_console(off_terminal=160)
+    with console_progress(console, bar=False) as watch:
+        result = measure(config, watch)
+    show(console, report(result.document))
+    figure = figure_beside(json_path)
+    figures = [] if figure is None else [FigureFile(figure, lambda: draw_summary(result))]
+    publish(console, result.document, json_path, figures)
+    return result.document
 
 
 def aims(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -455,12 +609,8 @@ CASE_LABELS = {
 }
 
 
-def print_watermark(out: dict[str, Any], console: Any = None) -> None:
-    """The method x scenario table, then image quality, clean accuracy and the aims."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
+def _scenario_rows(out: dict[str, Any]) -> Rows:
+    """The method x scenario table."""
     st = out["settings"]
     fmt = {
         "res": st["resolution"],
@@ -468,12 +618,7 @@ def print_watermark(out: dict[str, Any], console: Any = None) -> None:
         "prune": st["prune_amount"],
         "q": st["jpeg_quality"],
     }
-    table = Table(
-        title=f"Ownership verification, {out['source'].get('name', 'data')} {st['size']} px, target "
-        f"{out['classes'][out['target']]}, {st['fraction']:.0%} marked, m={st['m']} (medians over runs)"
-    )
-    for col in ("method", "scenario", "tau", "WSR", "ΔP", "p-value", "claims", "label-only", "expected"):
-        table.add_column(col, justify="right")
+    rows: list[tuple[str, ...] | None] = []
     for n in METHODS:
         for c in CASES:
             s = out["summary"][n].get(c)
@@ -481,53 +626,67 @@ def print_watermark(out: dict[str, Any], console: Any = None) -> None:
                 continue
             want = c in MALICIOUS
             ok = s["claims"] == s["runs"] if want else s["claims"] == 0
-            table.add_row(
-                LABELS[n],
-                CASE_LABELS[c].format(**fmt),
-                f"{out['tau'][n]['tau']:.3f}",
-                f"{100 * s['wsr_median']:.1f}%",
-                f"{s['delta_p_median']:+.3f}",
-                f"{s['p_value_median']:.1e}",
-                f"{s['claims']}/{s['runs']}",
-                f"{s['label_only_claims']}/{s['runs']}",
-                ("claim" if want else "no claim") + (" ✓" if ok else " ✗"),
+            rows.append(
+                (
+                    LABELS[n],
+                    CASE_LABELS[c].format(**fmt),
+                    f"{out['tau'][n]['tau']:.3f}",
+                    f"{100 * s['wsr_median']:.1f}%",
+                    f"{s['delta_p_median']:+.3f}",
+                    f"{s['p_value_median']:.1e}",
+                    f"{s['claims']}/{s['runs']}",
+                    f"{s['label_only_claims']}/{s['runs']}",
+                    ("claim" if want else "no claim") + (" ✓" if ok else " ✗"),
+                )
             )
-        table.add_section()
-    console.print(table)
-    acc = out["accuracy"]
-    for n in METHODS:
-        q = out["quality"][n]["train"]
-        console.print(
-            f"{LABELS[n]}: marked vs original ({q['n']} training images) PSNR {q['psnr_db']:.2f} dB "
-            f"(min {q['psnr_db_min']:.2f}), SSIM {q['ssim']:.4f} (min {q['ssim_min']:.4f}), "
-            f"L-inf {255 * q['linf']:.0f}/255; clean test accuracy trained on marked set "
-            f"{100 * acc[n]['mean']:.1f}% vs clean {100 * acc['clean_models']['mean']:.1f}% "
-            f"({acc[n]['points_vs_clean']:+.1f} points)"
-        )
-    aims_t = Table(
-        title="Aims: WSR >= 95% and p < 0.01 in every Malicious case; no false claim in >= 10 "
-        "Independent-Model runs (nor Independent-Trigger); PSNR >= 40 dB and SSIM >= 0.98; "
-        "clean accuracy within 2 points"
+        rows.append(None)
+    title = (
+        f"Ownership verification, {out['source'].get('name', 'data')} {st['size']} px, target "
+        f"{out['classes'][out['target']]}, {st['fraction']:.0%} marked, m={st['m']} (medians over runs)"
     )
-    aims_t.add_column("aim")
-    for n in METHODS:
-        aims_t.add_column(LABELS[n])
+    columns = ("method", "scenario", "tau", "WSR", "ΔP", "p-value", "claims", "label-only", "expected")
+    return Rows(title, columns, rows)
+
+
+def _quality_line(out: dict[str, Any], n: str) -> str:
+    """Image quality of one method's marks and the clean accuracy of models trained on them."""
+    acc = out["accuracy"]
+    q = out["quality"][n]["train"]
+    return (
+        f"{LABELS[n]}: marked vs original ({q['n']} training images) PSNR {q['psnr_db']:.2f} dB "
+        f"(min {q['psnr_db_min']:.2f}), SSIM {q['ssim']:.4f} (min {q['ssim_min']:.4f}), "
+        f"L-inf {255 * q['linf']:.0f}/255; clean test accuracy trained on marked set "
+        f"{100 * acc[n]['mean']:.1f}% vs clean {100 * acc['clean_models']['mean']:.1f}% "
+        f"({acc[n]['points_vs_clean']:+.1f} points)"
+    )
+
+
+def _aims_rows(out: dict[str, Any]) -> Rows:
+    """Each aim, met or missed, per method."""
+    rows = []
     for aim in ("malicious_claimed", "no_false_claim", "image_quality", "clean_accuracy"):
         cells = []
         for n in METHODS:
             a = out["aims"][n][aim]
             cells.append(f"{'met' if a['met'] else 'missed'}: {a['value']}")
-        aims_t.add_row(aim.replace("_", " "), *cells)
-    console.print(aims_t)
+        rows.append((aim.replace("_", " "), *cells))
+    title = (
+        "Aims: WSR >= 95% and p < 0.01 in every Malicious case; no false claim in >= 10 "
+        "Independent-Model runs (nor Independent-Trigger); PSNR >= 40 dB and SSIM >= 0.98; "
+        "clean accuracy within 2 points"
+    )
+    return Rows(title, ("aim", *(LABELS[n] for n in METHODS)), rows, justify="left")
 
 
-def save_figure(out: dict[str, Any], examples: dict[str, np.ndarray], path: Path) -> None:
+def report(out: dict[str, Any]) -> list[Block]:
+    """The method x scenario table, then image quality, clean accuracy and the aims."""
+    return [_scenario_rows(out), *(_quality_line(out, n) for n in METHODS), _aims_rows(out)]
+
+
+def draw_summary(result: WatermarkResult) -> Any:
     """WSR and -log10 p (median) per case and method; clean, marked and |diff| (x10) examples."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    out, examples = result.document, result.examples
+    plt = pyplot()
     fig = plt.figure(figsize=(14, 8), dpi=110)
     grid = fig.add_gridspec(2, 1 + 2 * len(METHODS), height_ratios=[1.2, 1])
     a, b = fig.add_subplot(grid[0, : len(METHODS) + 1]), fig.add_subplot(grid[0, len(METHODS) + 1 :])
@@ -557,5 +716,4 @@ def save_figure(out: dict[str, Any], examples: dict[str, np.ndarray], path: Path
         ax.set_title(title, fontsize=7)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
