@@ -40,7 +40,11 @@ class Transport(Protocol):
     size: int
     local: tuple[int, ...]
     split_allgather: bool
-    bytes_sent: int
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes sent so far (a message to ``k`` other nodes counts ``k`` times)."""
+        ...
 
     def allgather(self, sent: Mapping[int, Contribution]) -> dict[int, list[Msg]]:
         """Each local node's message to all; returns, per local node, the messages of every node."""

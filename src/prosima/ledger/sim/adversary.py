@@ -27,6 +27,8 @@ _RANDOM_CHOICES: tuple[Behaviour | None, ...] = (
     Behaviour.EQUIVOCATE,
 )
 
+_DECIDED_LIES = frozenset({Behaviour.SILENT, Behaviour.GARBAGE, Behaviour.EQUIVOCATE})
+
 
 def _rng(seed: int, *parts: object) -> random.Random:
     text = "/".join(str(p) for p in (seed, *parts))
@@ -202,22 +204,21 @@ class Adversary:
         """As leader, the block broadcast: crash, silence, garbage, or a forged block."""
         if self.fault.behaviour is Behaviour.CRASH_LEADER and node.height >= self.fault.start:
             self.crashed = True
-        return self._decided(node, "block", msg)
+        mode = self._mode(node, "block", node.view)
+        return self._decided_lie(node, "block", mode) if mode in _DECIDED_LIES else msg
 
     def offer(self, node: ReadOnlyNode, msg: Contribution) -> Contribution:
         """The certificate offered after a failed broadcast."""
-        return self._decided(node, "offer", msg)
+        mode = self._mode(node, "offer", node.view)
+        return self._decided_lie(node, "offer", mode) if mode in _DECIDED_LIES else msg
 
-    def _decided(self, node: ReadOnlyNode, phase: str, msg: Contribution) -> Contribution:
-        """A decided block as this fault sends it: silence, garbage, a forgery, or as it is."""
-        mode = self._mode(node, phase, node.view)
+    def _decided_lie(self, node: ReadOnlyNode, phase: str, mode: Behaviour | None) -> Msg:
+        """A decided block as this fault sends it: silence, garbage or a forgery."""
         if mode is Behaviour.SILENT:
             return None
         if mode is Behaviour.GARBAGE:
             return self._garbage(node, phase)
-        if mode is Behaviour.EQUIVOCATE:
-            try:
-                return self._forged(node)
-            except EncodingError:
-                return None
-        return msg
+        try:
+            return self._forged(node)
+        except EncodingError:
+            return None
