@@ -14,28 +14,15 @@ from prosima.ledger.log.crypto import NodeKey
 from prosima.ledger.log.directory import Ledger
 from prosima.ledger.log.encoding import decode, encode
 from prosima.ledger.log.registry import Registry
-from prosima.ledger.useful_work.protocol import (
-    POUW_KIND,
-    SIGN_COMMIT,
-    Behaviour,
-    Delivery,
-    Refusal,
-    RoundConfig,
-    RoundRecord,
-    Signed,
-    UsefulWorkChain,
-    check_rounds,
-    commitment,
-    decide,
-    make_commit,
-    make_reveal,
-    parse_byzantine,
-    play_round,
-    read_rounds,
-    salt_for,
-    validation_seed,
-    weights_hash,
-)
+from prosima.ledger.useful_work.behaviour import Behaviour, parse_byzantine
+from prosima.ledger.useful_work.chain import POUW_KIND, UsefulWorkChain, check_rounds, read_rounds
+from prosima.ledger.useful_work.commitments import commitment, salt_for, validation_seed, weights_hash
+from prosima.ledger.useful_work.config import RoundConfig
+from prosima.ledger.useful_work.decide import decide
+from prosima.ledger.useful_work.messages import SIGN_COMMIT, Delivery, Signed, make_commit, make_reveal
+from prosima.ledger.useful_work.play import play_round
+from prosima.ledger.useful_work.record import RoundRecord
+from prosima.ledger.useful_work.refusals import Refusal
 
 DIM = 6
 

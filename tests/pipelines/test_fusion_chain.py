@@ -11,7 +11,8 @@ from scipy.ndimage import gaussian_filter
 
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.directory import Ledger
-from prosima.ledger.useful_work.protocol import RoundConfig, read_rounds
+from prosima.ledger.useful_work.chain import read_rounds
+from prosima.ledger.useful_work.config import RoundConfig
 from prosima.pipelines.fusion_chain import NEAR_COPY_DISTANCE, FusionWork, run_chain
 
 CHEATS = "1:bad_reveal,2:inflated_score,3:copy,4:near_copy,5:copy_chain,6:late,7:silent"

@@ -1,7 +1,7 @@
 """Proof-of-useful-work consensus on the BMIF fusion network: each round the ledger's nodes train
 the chain's fusion model on their own shards of the training pairs, and the validators keep the
 best proposal by its unsupervised fusion score on a validation batch drawn from the round's
-validation seed (``prosima.ledger.useful_work.protocol`` has the protocol; this is its work and its run).
+validation seed (``prosima.ledger.useful_work`` has the protocol; this is its work and its run).
 
 The work: weights are ``fusion.checkpoint.weights_to_bytes`` bytes; node ``i`` trains with
 ``fusion.train.train_steps`` (a few Adam steps on random crops of shard ``i``, a seeded split of
@@ -30,14 +30,11 @@ from prosima.fusion.train import score as fusion_score
 from prosima.fusion.train import train_steps
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.directory import Ledger
-from prosima.ledger.useful_work.protocol import (
-    Behaviour,
-    RoundConfig,
-    RoundOutcome,
-    UsefulWorkChain,
-    parse_byzantine,
-    weights_hash,
-)
+from prosima.ledger.useful_work.behaviour import Behaviour, parse_byzantine
+from prosima.ledger.useful_work.chain import UsefulWorkChain
+from prosima.ledger.useful_work.commitments import weights_hash
+from prosima.ledger.useful_work.config import RoundConfig
+from prosima.ledger.useful_work.play import RoundOutcome
 
 NEAR_COPY_DISTANCE = 1e-6  # how far ``perturb`` moves the weights (below RoundConfig.copy_distance)
 
