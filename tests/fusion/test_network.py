@@ -13,6 +13,7 @@ from prosima.fusion.checkpoint import (
     weights_to_bytes,
 )
 from prosima.fusion.network import FusionConfig, FusionNet, QuadAct, stem_tap_weights, tap_offsets
+from prosima.models.artifact import load_artifact, state_digest
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 7), (13, 17), (32, 32)])
@@ -88,10 +89,25 @@ def test_damaged_weights_refused(tmp_path):
         model_from_bytes(data, FusionConfig(hidden=4))
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a fusion checkpoint"):
+    with pytest.raises(ValueError, match="not a readable fusion checkpoint"):
         load_fusion(bad)
     with pytest.raises(FileNotFoundError):
         load_fusion(tmp_path / "missing.pt")
+
+
+def test_fusion_files_from_before_the_format_still_load(tmp_path):
+    torch.manual_seed(3)
+    net = FusionNet(FusionConfig(hidden=4))
+    torch.save({"weights": weights_to_bytes(net), "info": {"seed": 3}}, tmp_path / "old.pt")
+    loaded, info = load_fusion(tmp_path / "old.pt")
+    assert info == {"seed": 3} and weights_to_bytes(loaded) == weights_to_bytes(net)
+    assert weights_digest(loaded) == state_digest(net.state_dict())
+    saved = load_artifact(save_fusion(tmp_path / "new.pt", loaded, info))
+    assert (saved.kind, saved.version, saved.spec["hidden"]) == ("fusion", 2, 4)
+    assert saved.digest == weights_digest(net)
+    torch.save({"weights": b"PROSIMA-FUSION-W1\n", "info": {}}, tmp_path / "torn.pt")
+    with pytest.raises(ValueError, match="not a fusion checkpoint"):
+        load_fusion(tmp_path / "torn.pt")
 
 
 def test_shipped_weights_load():

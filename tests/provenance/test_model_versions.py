@@ -10,14 +10,18 @@ import torch
 from typer.testing import CliRunner
 
 from prosima.cli import app
+from prosima.fusion.checkpoint import save_fusion, weights_to_bytes
+from prosima.fusion.network import FusionConfig, FusionNet
 from prosima.ledger.log.directory import Entry, Ledger
 from prosima.ledger.log.encoding import encode
 from prosima.ledger.log.transaction import TxKind
-from prosima.models.checkpoint import save_checkpoint, state_digest
+from prosima.models.artifact import CHECKPOINT_V1_FORMAT
+from prosima.models.checkpoint import load_checkpoint, save_checkpoint, state_digest
 from prosima.models.unet import HybridUNet
 from prosima.provenance.model_versions import (
     ModelVersion,
     ModelVersionError,
+    anchor_model,
     anchor_version,
     find_versions,
     weights_digest,
@@ -108,3 +112,43 @@ def test_models_verify_cli(tmp_path):
         app, ["models", "verify", str(tmp_path / "w.pt"), "--ledger", str(tmp_path / "none")]
     )
     assert nowhere.exit_code == 2 and "not a ledger directory" in nowhere.output
+
+
+def test_versions_anchored_from_earlier_checkpoints_still_verify(tmp_path):
+    """A record anchored from a checkpoint in the format before model files (``prosima.checkpoint.v1``)
+    names the same weights re-saved in the current format, so both verify against it."""
+    torch.manual_seed(0)
+    model = HybridUNet([4, 8], 1, 0, 1, 2, 0, 4, True)
+    half = {k: v.half() for k, v in model.state_dict().items()}
+    old = {"format": CHECKPOINT_V1_FORMAT, "kind": "generator", "spec": model.spec.to_dict()}
+    torch.save(old | {"model_state": half, "name": "old-g"}, tmp_path / "old.pt")
+    with Ledger.init(tmp_path / "ledger", nodes=4) as ledger:
+        anchored = anchor_model(ledger, str(tmp_path / "old.pt"))
+        assert not anchored["existing"] and anchored["name"] == "old-g"
+        save_checkpoint(tmp_path / "new.pt", load_checkpoint(tmp_path / "old.pt"))
+        assert weights_digest(tmp_path / "new.pt")[0] == anchored["digest"]
+        assert anchor_model(ledger, str(tmp_path / "new.pt"))["existing"]
+    for name in ("old.pt", "new.pt"):
+        res = runner.invoke(
+            app, ["models", "verify", str(tmp_path / name), "--ledger", str(tmp_path / "ledger")]
+        )
+        assert res.exit_code == 0 and "ANCHORED: old-g" in res.stdout, res.output
+
+
+def test_fusion_and_xmark_files_anchor_by_the_same_digest(tmp_path):
+    from prosima.watermark.classifier import PlainCNN, save_classifier
+    from prosima.watermark.classifier import weights_digest as xmark_digest
+
+    torch.manual_seed(1)
+    net, cnn = FusionNet(FusionConfig(hidden=4)), PlainCNN(width=4)
+    torch.save({"weights": weights_to_bytes(net), "info": {}}, tmp_path / "fusion-old.pt")
+    save_fusion(tmp_path / "fusion.pt", net)
+    save_classifier(tmp_path / "cnn.pt", cnn)
+    with Ledger.init(tmp_path / "ledger", nodes=4) as ledger:
+        fused = anchor_model(ledger, str(tmp_path / "fusion-old.pt"))
+        assert fused["digest"] == state_digest(net.state_dict()) and not fused["existing"]
+        assert anchor_model(ledger, str(tmp_path / "fusion.pt"))["existing"]
+        marked = anchor_model(ledger, str(tmp_path / "cnn.pt"))
+        assert marked["digest"] == xmark_digest(cnn)
+        kinds = [f["version"]["kind"] for d in (fused, marked) for f in find_versions(ledger, d["digest"])]
+        assert kinds == ["fusion", "xmark-classifier"]

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from prosima.watermark.classifier import ModelFileError, PlainCNN, save_classifier
+from prosima.models.artifact import load_artifact
+from prosima.watermark.classifier import (
+    ModelFileError,
+    PlainCNN,
+    SmallResNet,
+    load_classifier,
+    save_classifier,
+    weights_digest,
+)
 from prosima.watermark.generator import MarkGenerator, apply_delta, load_generator, save_generator
 from prosima.watermark.marking import quantise
 
@@ -56,3 +64,31 @@ def test_generator_file_round_trip(tmp_path):
         load_generator(tmp_path / "c.pt")
     with pytest.raises(ValueError, match="eps"):
         MarkGenerator(eps=0.0)
+
+
+def test_model_files_from_before_the_format_still_load_with_the_same_digest(tmp_path):
+    torch.manual_seed(0)
+    gen, cnn = MarkGenerator(eps=4 / 255, width=4, depth=1).eval(), SmallResNet(width=4).eval()
+    torch.save({"arch": "xmark-unet", "spec": dict(gen.spec), "state": gen.state_dict()}, tmp_path / "g.pt")
+    torch.save(
+        {"arch": "resnet", "spec": dict(cnn.spec), "state": cnn.state_dict(), "note": "x"}, tmp_path / "c.pt"
+    )
+    again_gen, again_cnn = load_generator(tmp_path / "g.pt"), load_classifier(tmp_path / "c.pt")
+    assert weights_digest(again_gen) == weights_digest(gen) and weights_digest(again_cnn) == weights_digest(
+        cnn
+    )
+    assert isinstance(again_cnn, SmallResNet) and again_gen.eps == 4 / 255
+    # re-saved in the current format: the kind and spec say what it is, the digest is unchanged
+    resaved = load_artifact(save_classifier(tmp_path / "c2.pt", again_cnn, note="x"))
+    assert (resaved.kind, resaved.spec["arch"], resaved.version, resaved.meta) == (
+        "xmark-classifier",
+        "resnet",
+        2,
+        {"note": "x"},
+    )
+    assert resaved.digest == weights_digest(cnn)
+    torch.save({"arch": "vit", "spec": {}, "state": {}}, tmp_path / "vit.pt")
+    with pytest.raises(ModelFileError, match="not an X-Mark model file"):
+        load_classifier(tmp_path / "vit.pt")
+    with pytest.raises(ModelFileError, match="not a classifier"):
+        load_classifier(tmp_path / "g.pt")

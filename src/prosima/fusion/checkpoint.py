@@ -1,13 +1,16 @@
-"""Fusion weights on disk and as canonical bytes (for hashing, commitments and the ledger).
+"""Fusion weights on disk (a model file of kind ``fusion``) and as canonical bytes (what the
+proof-of-useful-work chain trains, commits to and hashes).
 
 ``weights_to_bytes`` is deterministic: the config as sorted JSON, then every tensor of the state
-dict in name order as little-endian float32, each preceded by its name and shape. The shipped
-model is ``weights/fusion.pt`` in this package, trained by ``prosima fusion train``.
+dict in name order as little-endian float32, each preceded by its name and shape. A model file
+(``prosima.models.artifact``) holds the config as its spec and the state dict; files written before
+that format, ``{"weights": canonical bytes, "info"}``, read as its version 0. The shipped model is
+``weights/fusion.pt`` in this package (such an earlier file), trained by ``prosima fusion train``.
+A fusion model is named, like every model, by ``state_digest`` of its weights.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import struct
@@ -18,7 +21,9 @@ import numpy as np
 import torch
 
 from prosima.fusion.network import FusionConfig, FusionNet
+from prosima.models.artifact import Artifact, ArtifactError, load_artifact, save_artifact, state_digest
 
+KIND = "fusion"
 SHIPPED = Path(__file__).resolve().parent / "weights" / "fusion.pt"
 _MAGIC = b"PROSIMA-FUSION-W1\n"
 
@@ -75,18 +80,26 @@ def model_from_bytes(data: bytes, config: FusionConfig | None = None) -> FusionN
 
 
 def weights_digest(model: FusionNet) -> str:
-    """SHA-256 (hex) of ``weights_to_bytes(model)``."""
-    return hashlib.sha256(weights_to_bytes(model)).hexdigest()
+    """``state_digest`` of the model's weights (``prosima.models.artifact``: the one rule)."""
+    return state_digest(model.state_dict())
 
 
 def save_fusion(path: str | Path, model: FusionNet, info: dict[str, Any] | None = None) -> Path:
-    """Write ``{weights: canonical bytes, info}`` with ``torch.save`` (atomic rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"weights": weights_to_bytes(model), "info": info or {}}, tmp)
-    tmp.replace(path)
-    return path
+    """Write a ``fusion`` model file (atomically): the config, the weights and the training record."""
+    return save_artifact(path, KIND, model.config.to_dict(), model.state_dict(), info=info or {})
+
+
+def read_unversioned_fusion(payload: dict[str, Any]) -> Artifact:
+    """A fusion file written before model files had a format: ``{"weights": canonical bytes, "info"}``."""
+    if not isinstance(payload.get("weights"), bytes):
+        raise ArtifactError("not a fusion checkpoint (no canonical weight bytes)")
+    try:
+        model = model_from_bytes(payload["weights"])
+    except ValueError as exc:
+        raise ArtifactError(f"not a fusion checkpoint ({exc})") from None
+    info = payload.get("info", {})
+    meta = {"info": dict(info) if isinstance(info, dict) else {}}
+    return Artifact(KIND, model.config.to_dict(), model.state_dict(), meta, version=0)
 
 
 def load_fusion(path: str | Path | None = None) -> tuple[FusionNet, dict[str, Any]]:
@@ -94,10 +107,11 @@ def load_fusion(path: str | Path | None = None) -> tuple[FusionNet, dict[str, An
     path = Path(path) if path is not None else SHIPPED
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no fusion weights")
+    artifact = load_artifact(path, KIND, what="fusion checkpoint", legacy=read_unversioned_fusion)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ValueError(f"{path}: not a fusion checkpoint ({exc})") from None
-    if not isinstance(blob, dict) or not isinstance(blob.get("weights"), bytes):
-        raise ValueError(f"{path}: not a fusion checkpoint")
-    return model_from_bytes(blob["weights"]), dict(blob.get("info", {}))
+        model = FusionNet(FusionConfig.from_dict(artifact.spec))
+        model.load_state_dict(artifact.state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ArtifactError(f"{path}: weights do not fit the fusion network ({exc})") from None
+    info = artifact.meta.get("info", {})
+    return model.eval(), dict(info) if isinstance(info, dict) else {}

@@ -1,31 +1,29 @@
-"""Checkpoints: one ``torch.save`` file holding a model's spec and weights, and how to rebuild it.
+"""Checkpoints of restorers and encoders: model files (``prosima.models.artifact``) of kind
+``generator`` or ``encoder``, and how to rebuild the model they hold.
 
 A training checkpoint also holds the optimiser, the sampler's random state, the step, the elapsed
-time and the resolved config; exported weights hold only what inference needs. Both load with
-``weights_only=True`` (tensors and plain Python values, no pickled code) and rebuild through
-``build_model``. ``state_digest`` names a set of weights independently of the file format.
+time and the resolved config; exported weights hold only what inference needs. Callers see one dict,
+``model_state`` beside the metadata, whichever format version the file was written in (checkpoints
+written before the model-file format read as its version 1). ``state_digest`` names a set of weights
+independently of the file format.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from prosima.errors import InputError
+from prosima.models.artifact import ArtifactError, load_artifact, save_artifact
+from prosima.models.artifact import state_digest as state_digest
 from prosima.models.encoder import SemanticEncoder, build_encoder
 from prosima.models.unet import HybridUNet, build_generator
 
-CHECKPOINT_FORMAT = "prosima.checkpoint.v1"
 MODEL_KINDS = ("encoder", "generator")
+_FIELDS = ("kind", "spec", "model_state")
 
-
-class CheckpointError(InputError, RuntimeError):
-    """A checkpoint that is missing, unreadable or not what was asked for."""
+CheckpointError = ArtifactError  # the name callers catch: a checkpoint is a model file
 
 
 def model_kind(model: nn.Module) -> str:
@@ -46,49 +44,37 @@ def build_model(kind: str, spec: dict[str, Any]) -> nn.Module:
     raise CheckpointError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
 
 
-def state_digest(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the weights as float32 (names, shapes and values, in name order)."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().to("cpu", torch.float32).contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write atomically (temporary file, then rename)."""
-    path = Path(path)
-    for key in ("kind", "spec", "model_state"):
-        if key not in payload:
-            raise CheckpointError(f"a checkpoint needs '{key}'")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
-    return path
+    """Write ``payload`` (``kind``, ``spec``, ``model_state`` and plain metadata) as a model file,
+    atomically; a ``format`` key in it (from a loaded checkpoint) is not kept."""
+    missing = [key for key in _FIELDS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: a checkpoint needs '{missing[0]}'")
+    if payload["kind"] not in MODEL_KINDS:
+        kind = payload["kind"]
+        raise CheckpointError(f"{path}: unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
+    meta = {k: v for k, v in payload.items() if k not in (*_FIELDS, "format")}
+    return save_artifact(path, payload["kind"], payload["spec"], payload["model_state"], **meta)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint or exported weights file (no code is unpickled)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a {CHECKPOINT_FORMAT} file")
-    return payload
+def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """A checkpoint or exported weights file (of ``kind``, if given) as one dict: ``kind``, ``spec``,
+    ``model_state`` and the metadata (no code is unpickled)."""
+    artifact = load_artifact(path, kind or MODEL_KINDS, what="checkpoint")
+    return {"kind": artifact.kind, "spec": artifact.spec, "model_state": artifact.state, **artifact.meta}
 
 
 def load_model(path: str | Path, kind: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The model in a checkpoint (float32, eval mode) and the checkpoint's payload."""
-    payload = load_checkpoint(path)
-    if kind is not None and payload["kind"] != kind:
-        raise CheckpointError(f"{path}: holds a {payload['kind']}, not a {kind}")
-    model = build_model(payload["kind"], payload["spec"])
+    payload = load_checkpoint(path, kind)
+    try:
+        model = build_model(payload["kind"], payload["spec"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its spec does not describe a {payload['kind']} ({exc})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["model_state"].items()}
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: its weights do not fit its spec ({first})") from None
     return model.eval(), payload

@@ -15,13 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from prosima.models.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_model,
-    save_checkpoint,
-    state_digest,
-)
+from prosima.models.artifact import state_digest
+from prosima.models.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from prosima.models.model_card import ModelCard, card_paths, read_model_card, sha256_file, write_model_card
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -163,7 +158,6 @@ def export_pretrained(
     state = model.state_dict()
     torch_dtype = getattr(torch, dtype)
     stored = {k: v.to(torch_dtype) if v.is_floating_point() else v for k, v in state.items()}
-    rounded = {k: v.float() for k, v in stored.items()}
     d = _dir(weights_dir)
     path = d / f"{name}.pt"
     exported = {
@@ -181,7 +175,7 @@ def export_pretrained(
         kind=payload["kind"],
         file=path.name,
         sha256=sha256_file(path),
-        state_digest=state_digest(rounded),
+        state_digest=state_digest(stored),  # by float32 values: the loaded model's digest too
         parameters=sum(v.numel() for v in state.values() if v.is_floating_point()),
         dtype=dtype,
         spec=payload["spec"],

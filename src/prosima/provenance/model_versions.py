@@ -1,11 +1,13 @@
 """Model versions on the ledger: anchor a set of weights (Protocol 1, lines 9-12), and say later
 whether a weights file is an anchored version and which training round made it.
 
-A version is named by ``state_digest`` of its weights (SHA-256 over names, shapes and float32
-values), not by the bytes of the file, so the same weights saved twice or re-exported keep their
-name. The transaction's payload is canonical CBOR (which has no floats: metrics are recorded as
-their shortest round-trip decimal text); its index key is the 32-byte digest, so a lookup needs no
-scan.
+A version is named by ``state_digest`` of its weights (``prosima.models.artifact``: SHA-256 over
+names, shapes and float32 values), not by the bytes of the file, so the same weights saved twice,
+re-exported or rewritten in a newer model-file format keep their name: records anchored before the
+model-file format verify unchanged. Any model file can be anchored: a restorer or encoder
+checkpoint, exported weights, an X-Mark model or fusion weights (also in their earlier formats).
+The transaction's payload is canonical CBOR (which has no floats: metrics are recorded as their
+shortest round-trip decimal text); its index key is the 32-byte digest, so a lookup needs no scan.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prosima.fusion.checkpoint import read_unversioned_fusion
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.directory import Entry, Ledger
 from prosima.ledger.log.encoding import encode
 from prosima.ledger.log.proof import check_document
 from prosima.ledger.log.transaction import TxKind
-from prosima.models.checkpoint import load_checkpoint, state_digest
+from prosima.models.artifact import Artifact, load_artifact
 from prosima.provenance.records import decode_record
+from prosima.watermark.classifier import read_unversioned_xmark
 
 RECORD_FORMAT = "prosima.model-version.v1"
 
@@ -65,10 +69,16 @@ class ModelVersion:
             raise ModelVersionError(f"malformed {RECORD_FORMAT} record: {exc}") from None
 
 
-def weights_digest(path: str | Path) -> tuple[str, dict[str, Any]]:
-    """``state_digest`` of the weights in a checkpoint or exported weights file, and its payload."""
-    payload = load_checkpoint(path)
-    return state_digest(payload["model_state"]), payload
+def _read_unversioned(payload: dict[str, Any]) -> Artifact:
+    """A model file from before the model-file format: fusion weights or an X-Mark model."""
+    return read_unversioned_fusion(payload) if "weights" in payload else read_unversioned_xmark(payload)
+
+
+def weights_digest(path: str | Path) -> tuple[str, Artifact]:
+    """``state_digest`` of the weights in a model file (a checkpoint or exported weights), and the
+    file's contents."""
+    artifact = load_artifact(path, what="checkpoint", legacy=_read_unversioned)
+    return artifact.digest, artifact
 
 
 def anchor_version(ledger: Ledger, version: ModelVersion) -> dict[str, Any]:
@@ -113,8 +123,8 @@ def anchor_model(ledger: Ledger, ref: str) -> dict[str, Any]:
         path, _card = verify_pretrained(ref.removeprefix(PRETRAINED_PREFIX))
     else:
         path = Path(ref)
-    digest, payload = weights_digest(path)
-    name = str(payload.get("name") or Path(path).stem)
+    digest, artifact = weights_digest(path)
+    name = str(artifact.meta.get("name") or Path(path).stem)
     found = [f for f in find_versions(ledger, digest) if f["proof_ok"]]
     if found:
         return {
@@ -124,5 +134,5 @@ def anchor_model(ledger: Ledger, ref: str) -> dict[str, Any]:
             "height": found[0]["height"],
             "existing": True,
         }
-    version = ModelVersion(digest=digest, name=name, kind=str(payload.get("kind", "generator")))
+    version = ModelVersion(digest=digest, name=name, kind=artifact.kind)
     return {"name": name, "digest": digest, **anchor_version(ledger, version), "existing": False}

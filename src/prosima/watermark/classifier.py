@@ -1,8 +1,10 @@
 """Small X-ray classifiers (a plain CNN and a ResNet-ish one, any input size through global pooling),
 a seeded trainer used for the owner's surrogate and for suspicious models, and their model files.
 
-A model file is ``torch.save({"arch", "spec", "state"})``: plain values and tensors, so it loads
-with ``weights_only=True`` and no pickled code runs.
+X-Mark models are stored as model files (``prosima.models.artifact``) of kind ``xmark-classifier``
+(the spec holds the ``arch``) or ``xmark-generator``; files written before that format,
+``torch.save({"arch", "spec", "state", **extra})``, read as its version 0. Either loads with
+``weights_only=True``, so no pickled code runs.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from prosima.errors import InputError
+from prosima.models.artifact import Artifact, ArtifactError, load_artifact, save_artifact, state_digest
 
+CLASSIFIER_KIND = "xmark-classifier"
+GENERATOR_KIND = "xmark-generator"
+XMARK_KINDS = (CLASSIFIER_KIND, GENERATOR_KIND)
+_UNVERSIONED_GENERATOR_ARCH = "xmark-unet"  # the generator's ``arch`` in files without a format
 
-class ModelFileError(InputError, ValueError):
-    """A model file that cannot be read or rebuilt."""
+ModelFileError = ArtifactError  # the name callers catch: an X-Mark model file is a model file
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -208,53 +213,50 @@ def label_fn(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def save_classifier(path: str | Path, model: nn.Module, **extra: Any) -> Path:
-    """Write ``{"arch", "spec", "state", **extra}`` (extra: plain values only)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an ``xmark-classifier`` model file (atomically); ``extra``: plain values only."""
     arch = getattr(model, "arch", None)
     if arch not in ARCHS:
         raise ModelFileError(f"cannot save a {type(model).__name__}: not one of {sorted(ARCHS)}")
-    torch.save({"arch": arch, "spec": dict(model.spec), "state": model.state_dict(), **extra}, path)
-    return path
+    return save_artifact(path, CLASSIFIER_KIND, {"arch": arch, **model.spec}, model.state_dict(), **extra)
 
 
-def load_model_file(path: str | Path) -> dict[str, Any]:
-    """The payload of a model file (``weights_only`` load), checked for ``arch``, ``spec``, ``state``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no model file there")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__})") from None
-    if not isinstance(payload, dict):
-        raise ModelFileError(f"{path}: not a model file (expected a dict)")
+def read_unversioned_xmark(payload: dict[str, Any]) -> Artifact:
+    """An X-Mark model file written before model files had a format: ``{"arch", "spec", "state",
+    **extra}`` (a classifier's ``arch`` moves into its spec)."""
     for name, kind in (("arch", str), ("spec", dict), ("state", dict)):
         if not isinstance(payload.get(name), kind):
-            raise ModelFileError(f"{path}: field '{name}' missing or not a {kind.__name__}")
-    return payload
+            raise ModelFileError(f"not a model file (field '{name}' missing or not a {kind.__name__})")
+    arch, spec, state = payload["arch"], payload["spec"], payload["state"]
+    extra = {k: v for k, v in payload.items() if k not in ("arch", "spec", "state")}
+    if arch in ARCHS:
+        return Artifact(CLASSIFIER_KIND, {"arch": arch, **spec}, state, extra, version=0)
+    if arch == _UNVERSIONED_GENERATOR_ARCH:
+        return Artifact(GENERATOR_KIND, dict(spec), state, extra, version=0)
+    raise ModelFileError(f"not an X-Mark model file (arch {arch!r})")
+
+
+def load_model_file(path: str | Path) -> Artifact:
+    """An X-Mark model file (a classifier or a generator, in either format), ``weights_only``."""
+    return load_artifact(path, XMARK_KINDS, legacy=read_unversioned_xmark)
 
 
 def load_classifier(path: str | Path) -> nn.Module:
     """The classifier in a model file, in eval mode."""
-    payload = load_model_file(path)
+    artifact = load_model_file(path)
+    if artifact.kind != CLASSIFIER_KIND:
+        raise ModelFileError(f"{path}: holds an {artifact.kind}, not a classifier")
+    spec = dict(artifact.spec)
+    arch = spec.pop("arch", None)
     try:
-        model = build_classifier(payload["arch"], **payload["spec"])
-        model.load_state_dict(payload["state"])
+        model = build_classifier(str(arch), **spec)
+        model.load_state_dict(artifact.state)
     except (TypeError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: weights do not fit arch {payload['arch']!r} ({exc})") from None
+        raise ModelFileError(f"{path}: weights do not fit arch {arch!r} ({exc})") from None
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     return model.eval()
 
 
 def weights_digest(model: nn.Module) -> str:
-    """SHA-256 over the state as float32 (names, shapes, values in name order); the same rule as
-    ``prosima.models.checkpoint.state_digest``."""
-    import hashlib
-
-    h = hashlib.sha256()
-    state = model.state_dict()
-    for name in sorted(state):
-        t = state[name].detach().to("cpu", torch.float32).contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    """``state_digest`` of the model's weights (``prosima.models.artifact``: the one rule)."""
+    return state_digest(model.state_dict())

@@ -4,7 +4,7 @@ returns a perturbation confined to the salient region.
 ``delta = eps * tanh(u(image, saliency)) * mask``, so ``|delta| <= eps`` (L-infinity, in [0, 1]
 units; default 8/255) and ``delta == 0`` outside ``mask`` by construction. Clamping the marked image
 to [0, 1] only shrinks ``|delta|``. With 8-bit originals and ``eps`` a multiple of 1/255, rounding the
-marked image to 8 bits keeps both properties.
+marked image to 8 bits keeps both properties. Its model file is of kind ``xmark-generator``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from prosima.models.artifact import save_artifact
+from prosima.watermark.classifier import GENERATOR_KIND, ModelFileError, load_model_file
 
 DEFAULT_EPS = 8 / 255
 ARCH = "xmark-unet"
@@ -80,23 +83,19 @@ def apply_delta(image: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 
 
 def save_generator(path: str | Path, model: MarkGenerator, **extra: Any) -> Path:
-    """Write ``{"arch", "spec", "state", **extra}`` (loads with ``weights_only=True``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"arch": ARCH, "spec": dict(model.spec), "state": model.state_dict(), **extra}, path)
-    return path
+    """Write an ``xmark-generator`` model file (atomically); ``extra``: plain values only."""
+    return save_artifact(path, GENERATOR_KIND, dict(model.spec), model.state_dict(), **extra)
 
 
 def load_generator(path: str | Path) -> MarkGenerator:
-    """The generator in a file written by ``save_generator``, in eval mode."""
-    from prosima.watermark.classifier import ModelFileError, load_model_file
-
-    payload = load_model_file(path)
-    if payload["arch"] != ARCH:
-        raise ModelFileError(f"{path}: holds a {payload['arch']!r}, not an {ARCH}")
+    """The generator in a file written by ``save_generator`` (or before model files had a format),
+    in eval mode."""
+    artifact = load_model_file(path)
+    if artifact.kind != GENERATOR_KIND:
+        raise ModelFileError(f"{path}: holds an {artifact.kind}, not an {ARCH}")
     try:
-        model = MarkGenerator(**payload["spec"])
-        model.load_state_dict(payload["state"])
+        model = MarkGenerator(**artifact.spec)
+        model.load_state_dict(artifact.state)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: weights do not fit the {ARCH} spec ({exc})") from None
     return model.eval()
