@@ -32,7 +32,7 @@ def test_ledger_show_decodes_payloads_and_prints_iso_times(tmp_path):
     assert run("ledger", "append", "-d", led, record).exit_code == 0
     r = run("ledger", "show", "-d", led)
     assert r.exit_code == 0 and '"digest": "0102"' in r.stdout and "+00:00" in r.stdout
-    data = json.loads(run("ledger", "show", "-d", led, "--json").stdout)
+    data = json.loads(run("ledger", "show", "-d", led, "--json", "-").stdout)
     tx = data["transactions"][0]
     assert tx["payload_decoded"] == {"format": "demo", "digest": "0102"}
     assert tx["time_iso"].endswith("+00:00") and data["header"]["time_iso"].startswith("20")

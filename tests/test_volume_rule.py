@@ -32,7 +32,7 @@ def ledger(tmp_path_factory) -> Path:
 
 
 def blocks(ledger: Path) -> int:
-    return json.loads(invoke("ledger", "stats", "-d", ledger, "--json").stdout)["blocks"]
+    return json.loads(invoke("ledger", "stats", "-d", ledger, "--json", "-").stdout)["blocks"]
 
 
 def _npy(path: Path, shape: tuple[int, ...]) -> Path:

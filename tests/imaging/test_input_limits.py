@@ -234,7 +234,7 @@ def ledger(tmp_path_factory) -> Path:
 
 
 def blocks(ledger: Path) -> int:
-    res = runner.invoke(app, ["ledger", "stats", "-d", str(ledger), "--json"])
+    res = runner.invoke(app, ["ledger", "stats", "-d", str(ledger), "--json", "-"])
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout)["blocks"]
 

@@ -28,7 +28,7 @@ def run(*args, input=None):
 @pytest.fixture
 def cli_ledger(tmp_path):
     path = tmp_path / "led"
-    result = run("init", path, "--nodes", 4, "--json")
+    result = run("init", path, "--nodes", 4, "--json", "-")
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert len(info["nodes"]) == 4 and info["threshold"] == 3
@@ -40,7 +40,7 @@ def test_init_creates_private_keys_and_an_empty_store(cli_ledger):
     assert oct(keys.stat().st_mode & 0o777) == "0o700"
     assert sorted(oct(p.stat().st_mode & 0o777) for p in keys.iterdir()) == ["0o600"] * 4
     assert (cli_ledger / "registry.cbor").is_file() and (cli_ledger / "ledger.db").is_file()
-    stats = json.loads(run("stats", "-d", cli_ledger, "--json").stdout)
+    stats = json.loads(run("stats", "-d", cli_ledger, "--json", "-").stdout)
     assert stats["blocks"] == 0 and stats["transactions"] == 0
     assert run("show", "-d", cli_ledger).exit_code == 2
     again = run("init", cli_ledger)
@@ -50,22 +50,24 @@ def test_init_creates_private_keys_and_an_empty_store(cli_ledger):
 def test_append_show_proof_check_verify_stats(cli_ledger, tmp_path):
     payload = tmp_path / "p.bin"
     payload.write_bytes(b"\x00\x01image bytes")
-    r = run("append", payload, "-d", cli_ledger, "--kind", "image.anchored", "--key", "ab" * 32, "--json")
+    r = run(
+        "append", payload, "-d", cli_ledger, "--kind", "image.anchored", "--key", "ab" * 32, "--json", "-"
+    )
     assert r.exit_code == 0, r.output
     tx_id = json.loads(r.stdout)["tx_ids"][0]
-    r = run("append", "-d", cli_ledger, "--json", input="from stdin")
+    r = run("append", "-d", cli_ledger, "--json", "-", input="from stdin")
     assert r.exit_code == 0, r.output
     for _ in range(3):
         assert run("append", "-d", cli_ledger, input="more").exit_code == 0
 
-    shown = json.loads(run("show", "-d", cli_ledger, "--tx", tx_id, "--json").stdout)
+    shown = json.loads(run("show", "-d", cli_ledger, "--tx", tx_id, "--json", "-").stdout)
     assert shown["transaction"]["kind"] == "image.anchored" and shown["height"] == 0
     assert bytes.fromhex(shown["transaction"]["payload"]) == b"\x00\x01image bytes"
-    block = json.loads(run("show", "1", "-d", cli_ledger, "--json").stdout)
+    block = json.loads(run("show", "1", "-d", cli_ledger, "--json", "-").stdout)
     assert block["header"]["height"] == 1 and len(block["quorum"]) == 4
     tip = run("show", "-d", cli_ledger)
     assert tip.exit_code == 0 and "height: 4" in tip.stdout
-    by_key = json.loads(run("show", "-d", cli_ledger, "--key", "ab" * 32, "--json").stdout)
+    by_key = json.loads(run("show", "-d", cli_ledger, "--key", "ab" * 32, "--json", "-").stdout)
     assert [t["id"] for t in by_key["transactions"]] == [tx_id]
 
     proof_file = tmp_path / "proof.json"
@@ -76,7 +78,7 @@ def test_append_show_proof_check_verify_stats(cli_ledger, tmp_path):
     assert len(doc["inclusion_path"]) == 3
     ok = run("check-proof", proof_file)
     assert ok.exit_code == 0 and "verifies" in ok.stdout
-    pinned = run("check-proof", proof_file, "--registry", cli_ledger / "registry.cbor", "--json")
+    pinned = run("check-proof", proof_file, "--registry", cli_ledger / "registry.cbor", "--json", "-")
     assert pinned.exit_code == 0 and json.loads(pinned.stdout)["pinned"] is True
     assert run("check-proof", "-", input=proof_file.read_text()).exit_code == 0
 
@@ -84,25 +86,25 @@ def test_append_show_proof_check_verify_stats(cli_ledger, tmp_path):
     assert cons.exit_code == 0
     assert run("check-proof", "-", input=cons.stdout).exit_code == 0
 
-    v = run("verify", "-d", cli_ledger, "--json", "--registry", cli_ledger / "registry.cbor")
+    v = run("verify", "-d", cli_ledger, "--json", "-", "--registry", cli_ledger / "registry.cbor")
     assert v.exit_code == 0 and json.loads(v.stdout)["transactions"] == 5
     other = tmp_path / "other"
     assert run("init", other, "--nodes", 1).exit_code == 0
     v = run("verify", "-d", cli_ledger, "--registry", other / "registry.cbor")
     assert v.exit_code == 1 and "not the trusted one" in v.output
-    stats = json.loads(run("stats", "-d", cli_ledger, "--json").stdout)
+    stats = json.loads(run("stats", "-d", cli_ledger, "--json", "-").stdout)
     assert stats["blocks"] == 5 and stats["transactions"] == 5 and stats["bytes_per_transaction"] > 0
 
 
 def _proof(cli_ledger, tmp_path):
     assert run("append", "-d", cli_ledger, input="x").exit_code == 0
-    r = run("append", "-d", cli_ledger, "--json", input="y")
+    r = run("append", "-d", cli_ledger, "--json", "-", input="y")
     tx_id = json.loads(r.stdout)["tx_ids"][0]
     return json.loads(run("proof", "-d", cli_ledger, "--tx", tx_id).stdout)
 
 
 def _check(doc_text, *extra):
-    return run("check-proof", "-", "--json", *extra, input=doc_text)
+    return run("check-proof", "-", "--json", "-", *extra, input=doc_text)
 
 
 def test_forged_and_garbled_proofs_are_refused_with_a_reason(cli_ledger, tmp_path, rogue_keys):
@@ -208,9 +210,9 @@ def test_verify_names_the_fault_of_a_tampered_store(cli_ledger):
     conn.close()
     r = run("verify", "-d", cli_ledger)
     assert r.exit_code == 1 and "missing block" in r.output and "height 1" in r.output
-    r = run("verify", "-d", cli_ledger, "--json")
+    r = run("verify", "-d", cli_ledger, "--json", "-")
     assert r.exit_code == 1 and json.loads(r.stdout)["fault"]["kind"] == "missing block"
-    r = run("show", "-d", cli_ledger, "--json")
+    r = run("show", "-d", cli_ledger, "--json", "-")
     assert r.exit_code == 1 and json.loads(r.stdout)["ok"] is False
     r = run("append", "-d", cli_ledger, input="refused")
     assert r.exit_code == 1 and "store refused" in r.output

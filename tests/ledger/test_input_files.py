@@ -52,7 +52,7 @@ def ledger(tmp_path) -> Path:
 
 
 def blocks(ledger: Path) -> int:
-    return json.loads(run("stats", "-d", ledger, "--json").stdout)["blocks"]
+    return json.loads(run("stats", "-d", ledger, "--json", "-").stdout)["blocks"]
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_cli_on_a_fresh_ledger(tmp_path):
     for _ in range(2):
         r = run("verify", "-d", path)
         assert r.exit_code == 0 and "ok: 0 blocks, 0 transactions" in r.stdout, r.output
-    report = json.loads(run("verify", "-d", path, "--json").stdout)
+    report = json.loads(run("verify", "-d", path, "--json", "-").stdout)
     assert report["ok"] and report["blocks"] == 0 and report["height"] == -1
     r = run("show", "-d", path)
     assert r.exit_code == 2 and "no blocks yet" in r.output

@@ -93,7 +93,7 @@ def test_a_rollback_passes_verify_but_not_a_kept_head_nor_the_witness(ledger_pat
     assert r.exit_code == 0 and "first sight" in r.output
     with Ledger.open(ledger_path) as ledger:
         ledger.append([Entry(b"more")])
-    r = run("witness", "-d", ledger_path, "--state", state, "--json")
+    r = run("witness", "-d", ledger_path, "--state", state, "--json", "-")
     assert r.exit_code == 0 and json.loads(r.stdout) | {"problems": []} == {
         "ok": True,
         "problems": [],

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from prosima.cli.watermark import app as watermark_app
 from prosima.ledger.log.directory import Ledger
 from prosima.watermark.classifier import TrainConfig, save_classifier, train_classifier
 from prosima.watermark.data import load_covid_xray, load_pneumoniamnist
-from prosima.watermark_cli import watermark_app
 
 runner = CliRunner()
 
