@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prosima.imaging.io import loaded_image
+from prosima.imaging.loaded import loaded_image
 from prosima.ledger.log.encoding import decode, encode
 from prosima.provenance.records import (
     ANCHOR_FORMAT,

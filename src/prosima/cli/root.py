@@ -6,21 +6,20 @@ from typing import Annotated
 
 import typer
 
-from prosima.cli import (
-    anchor,
-    bench,
-    data,
-    demo,
-    fusion,
-    ledger,
-    models,
-    records,
-    restore,
-    train,
-    verify,
-    watermark,
-)
+from prosima.cli.anchor import anchor_command
+from prosima.cli.bench import app as bench_app
+from prosima.cli.data import app as data_app
+from prosima.cli.demo import demo_command
+from prosima.cli.fusion import app as fusion_app
+from prosima.cli.fusion import fuse_command
 from prosima.cli.group import command_group
+from prosima.cli.ledger import app as ledger_app
+from prosima.cli.models import app as models_app
+from prosima.cli.records import app as records_app
+from prosima.cli.restore import restore_command
+from prosima.cli.train import train_command, train_federated_command
+from prosima.cli.verify import verify_command
+from prosima.cli.watermark import app as watermark_app
 
 app = command_group("PROSIMA: provenance-secured semantic restoration of medical images.", name="prosima")
 
@@ -56,17 +55,17 @@ def _global_options(
     ctx.with_resource(pixel_limit(max_pixels))
 
 
-app.add_typer(data.app, name="data")
-app.add_typer(models.app, name="models")
-app.add_typer(bench.app, name="bench")
-app.add_typer(ledger.app, name="ledger")
-app.add_typer(watermark.app, name="watermark")
-app.add_typer(fusion.app, name="fusion")
-app.add_typer(records.app, name="records")
-app.command("anchor")(anchor.anchor_command)
-app.command("restore")(restore.restore_command)
-app.command("verify")(verify.verify_command)
-app.command("demo")(demo.demo_command)
-app.command("train")(train.train_command)
-app.command("train-federated")(train.train_federated_command)
-app.command("fuse")(fusion.fuse_command)
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(bench_app, name="bench")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(watermark_app, name="watermark")
+app.add_typer(fusion_app, name="fusion")
+app.add_typer(records_app, name="records")
+app.command("anchor")(anchor_command)
+app.command("restore")(restore_command)
+app.command("verify")(verify_command)
+app.command("demo")(demo_command)
+app.command("train")(train_command)
+app.command("train-federated")(train_federated_command)
+app.command("fuse")(fuse_command)

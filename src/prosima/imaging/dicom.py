@@ -32,8 +32,8 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 import prosima
-from prosima.imaging.io import (
-    ImageReadError,
+from prosima.imaging.limits import check_size
+from prosima.imaging.loaded import (
     LoadedImage,
     describe,
     detect_format,
@@ -42,8 +42,7 @@ from prosima.imaging.io import (
     read_error,
     rgb_to_gray,
 )
-from prosima.imaging.limits import check_size
-from prosima.imaging.validation import ImageError, check_image
+from prosima.imaging.validation import ImageError, ImageReadError, check_image
 
 __all__ = ["read_dicom_file", "read_dicom_series", "write_derived_dicom"]
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prosima.errors import InputError
+
 TASKS = ("encoder", "restore")
 PRECISIONS = ("fp32", "bf16")
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -32,9 +34,6 @@ VARIANT_METHOD = {
     "full": "prosima-full",
     "no-fingerprint": "prosima-no-fingerprint",
 }
-
-
-from prosima.errors import InputError
 
 
 class ConfigError(InputError, ValueError):

@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from prosima.errors import InputError
+
 COVID_DIR = Path("chest_xray") / "covid19_xray_256"
 PNEUMONIAMNIST_FILE = Path("chest_xray") / "pneumoniamnist" / "pneumoniamnist.npz"
 PNEUMONIAMNIST_CLASSES = ("normal", "pneumonia")
 RESIZE_METHOD = "PIL box (area average) on 8-bit pixels"
-
-
-from prosima.errors import InputError
 
 
 class DataError(InputError, ValueError):

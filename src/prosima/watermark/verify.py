@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from prosima.errors import InputError
+
 ModelFn = Callable[[np.ndarray], np.ndarray]
 DEFAULT_TAU = 0.05
 DEFAULT_ALPHA = 0.01
-
-
-from prosima.errors import InputError
 
 
 class ModelOutputError(InputError, ValueError):
