@@ -1,39 +1,19 @@
 """Anchor image files (Protocol 2): every slice of every file, committed through the ledger's
-consensus, each outcome reported as it is known."""
+consensus, each outcome reported as it is known. One call opens the ledger for itself; many calls
+share a ``prosima.app.session.Session``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from prosima.app.ledger_access import open_provenance
+from prosima.app.origins import ORIGINS_HELP, anchor_origins
+from prosima.app.session import Session
 from prosima.errors import InputError
-from prosima.imaging.io import read_input
 from prosima.ledger.sim.byzantine import FaultSchedule
-from prosima.provenance.anchor import (
-    AnchorEvent,
-    AnchorReport,
-    anchor_run,
-    rehearse_faults,
-    slices_of,
-    spread_origins,
-)
+from prosima.provenance.anchor import AnchorEvent, AnchorReport, read_inputs, rehearse_faults
 
-ORIGINS_HELP = "local, spread or a node index"
-
-
-def anchor_origins(spec: str, nodes: int, count: int, seed: int) -> list[int] | None:
-    """The origin node of each of ``count`` images for ``spec``: ``local`` (``None``: the local
-    node), ``spread`` (one drawn per image from ``seed``) or one node index for all."""
-    if spec == "local":
-        return None
-    if spec == "spread":
-        return spread_origins(nodes, count, seed=seed)
-    if spec.isdigit():
-        if int(spec) >= nodes:
-            raise InputError(f"--origins {spec}: the committee has nodes 0 to {nodes - 1}")
-        return [int(spec)] * count
-    raise InputError(f"--origins must be {ORIGINS_HELP}, got {spec!r}")
+__all__ = ["ORIGINS_HELP", "anchor_files", "anchor_origins"]
 
 
 def anchor_files(
@@ -59,12 +39,12 @@ def anchor_files(
         raise InputError("--byzantine rehearses faulty nodes in this process: use it with --consensus inproc")
     if origins != "local" and consensus == "direct":
         raise InputError("--origins needs a consensus committee (--consensus inproc or mpi)")
-    items = [item for path in images for item in slices_of(read_input(path)[0])]  # verify's rule
-    with open_provenance(ledger, consensus) as prov:
+    items = read_inputs(images)  # verify's rule for what a volume is
+    with Session.open(ledger, consensus) as session:
         if byzantine:
-            schedule = rehearse_faults(prov, byzantine, seed=seed)
+            schedule = rehearse_faults(session.provenance, byzantine, seed=seed)
             if on_faults is not None:
                 on_faults(schedule)
-        nodes = prov.committee.n if prov.committee is not None else 1
-        where = anchor_origins(origins, nodes, len(items), seed)
-        return anchor_run(prov, items, batch=batch, on_event=on_event, origins=where, resubmit=resubmit)
+        return session.anchor_inputs(
+            items, batch=batch, on_event=on_event, origins=origins, seed=seed, resubmit=resubmit
+        )

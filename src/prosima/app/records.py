@@ -88,6 +88,43 @@ def _found(item: Indexed[Any], index: RecordIndex) -> FoundRecord:
     )
 
 
+def _named(
+    sop_uid: str | None, series_uid: str | None, study_uid: str | None, file: Path | None
+) -> dict[str, str | None]:
+    """The UIDs given, refused unless exactly one of them or ``file`` is."""
+    uids = {"sop": sop_uid, "series": series_uid, "study": study_uid}
+    if sum(bool(v) for v in uids.values()) + (file is not None) != 1:
+        raise InputError("give exactly one of --sop-uid, --series-uid, --study-uid or --file")
+    return uids
+
+
+def search_records(
+    ledger: Path,
+    index: RecordIndex,
+    *,
+    sop_uid: str | None = None,
+    series_uid: str | None = None,
+    study_uid: str | None = None,
+    file: Path | None = None,
+) -> RecordSearch:
+    """``find_records`` on the open ledger at ``ledger`` whose record ``index`` is given (it is
+    refreshed to the ledger's tip first)."""
+    uids = _named(sop_uid, series_uid, study_uid, file)
+    key = SiteKey.find(ledger)
+    if key is None:
+        raise InputError(
+            f"no site key {ledger / SITE_KEY_FILE}: the links on this ledger are keyed by the site "
+            "that anchored them and cannot be resolved here (that site's key, mode 0600, goes there)"
+        )
+    wanted, what = _wanted(key, uids, file)
+    index.refresh()
+    found = [_found(item, index) for item in linked_records(index, key, wanted)]
+    anchors = [i.record for i in index.anchors if isinstance(i.record, AnchorRecord)]
+    unlinked = sum(not a.link for a in anchors)
+    other = sum(bool(a.link) and a.link.get("key") != key.id for a in anchors)
+    return RecordSearch(found, what, unlinked, other)
+
+
 def find_records(
     ledger: Path,
     *,
@@ -98,20 +135,8 @@ def find_records(
 ) -> RecordSearch:
     """The records of the instance named by exactly one of a SOP, Series or Study Instance UID, or
     an image file / DICOM series folder (its instances' UIDs, or its name for other formats)."""
-    uids = {"sop": sop_uid, "series": series_uid, "study": study_uid}
-    if sum(bool(v) for v in uids.values()) + (file is not None) != 1:
-        raise InputError("give exactly one of --sop-uid, --series-uid, --study-uid or --file")
+    _named(sop_uid, series_uid, study_uid, file)
     with Ledger.open(ledger) as led:
-        key = SiteKey.find(ledger)
-        if key is None:
-            raise InputError(
-                f"no site key {ledger / SITE_KEY_FILE}: the links on this ledger are keyed by the site "
-                "that anchored them and cannot be resolved here (that site's key, mode 0600, goes there)"
-            )
-        wanted, what = _wanted(key, uids, file)
-        index = RecordIndex(led).refresh()
-        found = [_found(item, index) for item in linked_records(index, key, wanted)]
-        anchors = [i.record for i in index.anchors if isinstance(i.record, AnchorRecord)]
-    unlinked = sum(not a.link for a in anchors)
-    other = sum(bool(a.link) and a.link.get("key") != key.id for a in anchors)
-    return RecordSearch(found, what, unlinked, other)
+        return search_records(
+            ledger, RecordIndex(led), sop_uid=sop_uid, series_uid=series_uid, study_uid=study_uid, file=file
+        )
