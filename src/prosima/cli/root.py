@@ -15,8 +15,10 @@ from prosima.cli.fusion import fuse_command
 from prosima.cli.group import command_group
 from prosima.cli.ledger import app as ledger_app
 from prosima.cli.models import app as models_app
+from prosima.cli.pacs import app as pacs_app
 from prosima.cli.records import app as records_app
 from prosima.cli.restore import restore_command
+from prosima.cli.serve import app as serve_app
 from prosima.cli.train import train_command, train_federated_command
 from prosima.cli.verify import verify_command
 from prosima.cli.watermark import app as watermark_app
@@ -62,6 +64,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(watermark_app, name="watermark")
 app.add_typer(fusion_app, name="fusion")
 app.add_typer(records_app, name="records")
+app.add_typer(serve_app, name="serve")
+app.add_typer(pacs_app, name="pacs")
 app.command("anchor")(anchor_command)
 app.command("restore")(restore_command)
 app.command("verify")(verify_command)
