@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from typer.testing import CliRunner
 
 from prosima.app.model_versions import anchor_model_version
@@ -24,6 +26,7 @@ from prosima.pacs.orthanc_server import OrthancServer
 from prosima.pacs.watch_state import read_position, write_position
 
 runner = CliRunner()
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 
 
 @dataclass
@@ -171,6 +174,35 @@ def test_a_restoration_is_stored_back_as_a_derived_series_of_its_source(site, se
         again = restore_instance(session, site.client, noisy_id)
         assert again.stored.instance_id not in (stored, noisy_id)
         assert verify_instance(session, site.client, again.stored.instance_id).ok
+
+
+def _report_without_pixels(like: Path, out: Path) -> Path:
+    """A Basic Text SR of ``like``'s study: an instance with no image."""
+    src = pydicom.dcmread(like)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = BASIC_TEXT_SR
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = BASIC_TEXT_SR, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = src.StudyInstanceUID, generate_uid()
+    ds.PatientID, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = src.get("PatientID", ""), "SR", 99, 1
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def test_an_instance_without_an_image_is_skipped_with_its_reason(site, send, tmp_path):
+    send(_report_without_pixels(site.slices[0], tmp_path / "report.dcm"))
+    before = site.height()
+    res = site.cli("watch", "--once", "--json", "-")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    skipped = [e for e in report["instances"] if e["outcome"] == "skipped"]
+    assert len(skipped) == 1 and "no pixel data" in skipped[0]["detail"], report
+    assert skipped[0]["instance"] in skipped[0]["detail"]  # named by the archive's id, not a temporary file
+    assert read_position(site.ledger, site.client.url) == report["last"] > report["since"]
+    assert site.height() == before
 
 
 def test_the_ledger_holds_no_uid_in_clear(site, tmp_path):

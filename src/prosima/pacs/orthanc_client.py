@@ -198,6 +198,13 @@ class OrthancClient:
             raise OrthancError(f"{self.url} answered /system, but not as Orthanc does (no Version)")
         return doc
 
+    def plugins(self) -> list[str]:
+        """``/plugins``: the names of the plugins the archive runs (``dicom-web`` for DICOMweb)."""
+        doc = self._json("GET", "/plugins", "GET /plugins")
+        if not isinstance(doc, list) or not all(isinstance(p, str) for p in doc):
+            raise OrthancError("Orthanc's answer to GET /plugins is not a list of names")
+        return list(doc)
+
     def changes(self, since: int = 0, limit: int = 100) -> ChangesPage:
         """The changes after sequence number ``since``, at most ``limit`` of them."""
         if since < 0 or not 1 <= limit <= MAX_CHANGES_PAGE:
