@@ -1,0 +1,162 @@
+"""``prosima serve``: the long-running service (a JSON API on uvicorn) holding one ledger open, and
+``prosima serve token``: the API tokens that authorize its writes."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prosima.cli.errors import ReportingGroup
+from prosima.cli.group import command_group
+from prosima.cli.options import LEDGER_ENV, ConsensusOption, TrustedRegistryOption
+from prosima.errors import InputError
+
+app = typer.Typer(
+    help="Run the service: one process holding the ledger and the models, answering a JSON API.",
+    no_args_is_help=True,
+    add_completion=False,
+    cls=ReportingGroup,
+    invoke_without_command=True,
+)
+token_app = command_group("The API tokens that authorize the service's writes (anchor, restore).")
+app.add_typer(token_app, name="token")
+
+MiB = 1024 * 1024
+
+TokensOption = Annotated[
+    Path,
+    typer.Option("--tokens", help="The tokens file (JSON of SHA-256 hashes, mode 0600)."),
+]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (0: any free port), refused with a clear message."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.callback()
+def serve_command(
+    ctx: typer.Context,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger", "-d", envvar=LEDGER_ENV, help="Ledger directory (made by 'prosima ledger init')."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8000,
+    tokens: Annotated[
+        Path | None,
+        typer.Option(
+            "--tokens", help="Tokens file authorizing writes ('prosima serve token create'); none: no writes."
+        ),
+    ] = None,
+    consensus: ConsensusOption = "inproc",
+    registry: TrustedRegistryOption = None,
+    max_body_mb: Annotated[
+        int, typer.Option("--max-body-mb", min=1, help="Largest request body accepted, in MiB (larger: 413).")
+    ] = 512,
+    max_files: Annotated[
+        int, typer.Option("--max-files", min=1, max=1000, help="Most files one request uploads.")
+    ] = 1000,
+    c2pa_certs: Annotated[
+        Path | None,
+        typer.Option("--c2pa-certs", help="Certificates that sign C2PA manifests into restored PNGs."),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option("--work-dir", help="Folder for uploads and restored files (default: system temp)."),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
+    ] = "info",
+) -> None:
+    """Serve the ledger's JSON API (OpenAPI at /openapi.json; /healthz, /readyz) until stopped."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from prosima.ledger.log.directory import REGISTRY_FILE
+    from prosima.service.app import create_app
+    from prosima.service.settings import ServiceSettings
+
+    if ledger is None:
+        raise InputError("give the ledger to serve: --ledger DIR (or $PROSIMA_LEDGER_DIR)")
+    if not (ledger / REGISTRY_FILE).is_file():
+        raise InputError(
+            f"{ledger} is not a ledger directory (no {REGISTRY_FILE}); run 'prosima ledger init'"
+        )
+    settings = ServiceSettings(
+        ledger=ledger,
+        tokens=tokens,
+        consensus=consensus,
+        trusted=registry,
+        max_body_bytes=max_body_mb * MiB,
+        max_files=max_files,
+        work_dir=work_dir,
+        c2pa_certs=c2pa_certs,
+    )
+    service = create_app(settings)
+    sock = _listen(host, port)
+    bound = sock.getsockname()[1]
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    typer.echo(
+        f"prosima serve: listening on http://{host}:{bound} (ledger {ledger}; writes "
+        f"{'need a token from ' + str(tokens) if tokens else 'refused: no --tokens'})"
+    )
+    config = uvicorn.Config(
+        service, log_level=log_level, access_log=log_level == "debug", timeout_graceful_shutdown=30
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+@token_app.command("create")
+def token_create(
+    tokens: TokensOption,
+    name: Annotated[str, typer.Option("--name", help="What the token is for (shown by 'token list').")] = "",
+) -> None:
+    """Make a new token and print it, once: only its SHA-256 is kept (the file is made mode 0600)."""
+    from prosima.service.tokens import TokenStore
+
+    store, token = TokenStore.open_or_empty(tokens).with_new_token(name)
+    store.save()
+    entry = store.entries[-1]
+    typer.echo(f"token {entry.id} added to {tokens}; it is shown only now, keep it secret:", err=True)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(tokens: TokensOption) -> None:
+    """The tokens in the file: id, name and when each was made (never the tokens themselves)."""
+    from prosima.service.tokens import TokenStore
+
+    store = TokenStore.load(tokens)
+    for entry in store.entries:
+        typer.echo(f"{entry.id}  {entry.created}  {entry.name}")
+    if not store.entries:
+        typer.echo("no tokens", err=True)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    tokens: TokensOption,
+    token_id: Annotated[str, typer.Argument(help="The id of the token to remove ('token list').")],
+) -> None:
+    """Remove a token: a running service refuses it from its next request."""
+    from prosima.service.tokens import TokenStore
+
+    TokenStore.load(tokens).without(token_id).save()
+    typer.echo(f"token {token_id} revoked")
