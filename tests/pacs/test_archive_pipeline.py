@@ -6,6 +6,8 @@ clear on the ledger."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from prosima.ledger.log.directory import Ledger
 from prosima.pacs.instances import restore_instance, verify_instance
 from prosima.pacs.orthanc_client import OrthancClient
 from prosima.pacs.orthanc_server import OrthancServer
-from prosima.pacs.watch_state import read_position, write_position
+from prosima.pacs.watch_state import WatchStateError, read_position, write_position
+from prosima.pacs.watcher import ArchiveWatcher
 
 runner = CliRunner()
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
@@ -174,6 +177,41 @@ def test_a_restoration_is_stored_back_as_a_derived_series_of_its_source(site, se
         again = restore_instance(session, site.client, noisy_id)
         assert again.stored.instance_id not in (stored, noisy_id)
         assert verify_instance(session, site.client, again.stored.instance_id).ok
+
+
+def test_a_running_watcher_holds_the_ledger_and_outlives_a_failed_poll(site):
+    stop, errors, reports, failed = threading.Event(), [], [], []
+
+    def follow(client: OrthancClient, on_error=None) -> None:
+        try:
+            with Session.open(site.ledger, "inproc") as session:  # a session is used by one thread
+                ArchiveWatcher(session, client).run(
+                    interval=0.05, stop=stop, on_report=reports.append, on_error=on_error
+                )
+        except Exception as exc:  # reported to the test below
+            failed.append(exc)
+
+    stranger = OrthancClient(site.archive.url, site.archive.config.user, "wrong")
+    follow(stranger, on_error=lambda e: (errors.append(str(e)), stop.set()))
+    assert "refused the credentials" in errors[0] and not reports and not failed
+
+    stop.clear()
+    thread = threading.Thread(target=follow, args=(site.client,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not reports and not failed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reports and reports[-1].count("committed") == 0, failed
+        with (
+            Session.open(site.ledger, "direct") as session,
+            pytest.raises(WatchStateError, match="another watcher"),
+        ):
+            ArchiveWatcher(session, site.client).poll()
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive() and not failed
 
 
 def _report_without_pixels(like: Path, out: Path) -> Path:

@@ -149,7 +149,11 @@ def watch_command(
             return
         out.info(f"following {client.url} into {ledger} (Ctrl-C stops)")
         try:
-            watcher.run(interval=interval, on_report=reported)
+            watcher.run(
+                interval=interval,
+                on_report=reported,
+                on_error=lambda exc: out.warn(f"warning: {exc}; trying again in {interval:g} s"),
+            )
         except KeyboardInterrupt:
             out.info("stopped")
 

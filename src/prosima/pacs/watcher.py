@@ -69,10 +69,6 @@ class WatchEvent:
     detail: str = ""
     txs: tuple[str, ...] = ()
 
-    @property
-    def anchored(self) -> bool:
-        return self.outcome in (COMMITTED, ALREADY_ANCHORED)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
@@ -160,14 +156,23 @@ class ArchiveWatcher:
         interval: float = DEFAULT_INTERVAL_S,
         stop: threading.Event | None = None,
         on_report: Callable[[WatchReport], None] | None = None,
+        on_error: Callable[[OrthancError], None] | None = None,
     ) -> None:
-        """Poll every ``interval`` seconds until ``stop`` is set (holding the watcher lock)."""
+        """Poll every ``interval`` seconds until ``stop`` is set, holding the watcher lock. A poll
+        that fails (the archive down, an answer refused) goes to ``on_error`` and the next poll
+        tries again from the saved position; without ``on_error`` the failure ends the run."""
         stop = stop or threading.Event()
         with watch_lock(self.session.ledger):
             while not stop.is_set():
-                report = self._poll()
-                if on_report is not None:
-                    on_report(report)
+                try:
+                    report = self._poll()
+                except OrthancError as exc:
+                    if on_error is None:
+                        raise
+                    on_error(exc)
+                else:
+                    if on_report is not None:
+                        on_report(report)
                 stop.wait(interval)
 
     def _poll(self) -> WatchReport:
@@ -205,19 +210,22 @@ class ArchiveWatcher:
             return []
         events: dict[int, WatchEvent] = {}
         with tempfile.TemporaryDirectory(prefix="prosima-watch-") as tmp:
-            ready: list[_Downloaded] = []
-            for seq, instance in instances:
+            downloaded: list[_Downloaded] = []
+            for seq, instance in instances:  # network reads, without holding the session
                 got = self._download(seq, instance, Path(tmp))
                 if isinstance(got, WatchEvent):
                     events[seq] = self._emit(got)
-                    continue
-                refusal = self._refusal(got)
-                if refusal is not None:
-                    events[seq] = self._emit(refusal)
                 else:
-                    ready.append(got)
-            if ready:
-                for event in self._anchor(ready):
+                    downloaded.append(got)
+            with self.session.lock:  # the record index is read, then appended to
+                ready: list[_Downloaded] = []
+                for got in downloaded:
+                    refusal = self._refusal(got)
+                    if refusal is not None:
+                        events[got.seq] = self._emit(refusal)
+                    else:
+                        ready.append(got)
+                for event in self._anchor(ready) if ready else []:
                     events[event.seq] = self._emit(event)
         return [events[seq] for seq, _ in instances]
 
