@@ -38,6 +38,7 @@ MODALITY_AET = "PROSIMA_SCU"  # the calling AE title a store must come from (wit
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+START_ATTEMPTS = 3
 _LOG_TAIL = 4000
 
 
@@ -61,11 +62,21 @@ def find_dicomweb_plugin() -> Path | None:
     return None
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on the loopback interface that are free now (the OS picks them)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((LOOPBACK, 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    """A TCP port on the loopback interface that is free now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+    """A TCP port on the loopback interface that is free now."""
+    return free_ports(1)[0]
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,10 @@ class OrthancServer:
             self.process.wait(STOP_TIMEOUT_S)
 
 
+class _ExitedEarly(OrthancStartError):
+    """Orthanc exited before answering (a port taken meanwhile, among other causes)."""
+
+
 def _wait_ready(server: OrthancServer, timeout: float) -> None:
     """Wait until ``/system`` answers as Orthanc, or fail naming why (exit, timeout), with its log."""
     client = server.client(timeout=2.0)
@@ -185,7 +200,7 @@ def _wait_ready(server: OrthancServer, timeout: float) -> None:
     last = "no answer yet"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise OrthancStartError(
+            raise _ExitedEarly(
                 f"Orthanc exited with status {server.process.returncode} before answering; "
                 f"its log ends:\n{server.log_tail()}"
             )
@@ -201,42 +216,21 @@ def _wait_ready(server: OrthancServer, timeout: float) -> None:
     )
 
 
-def start_orthanc(
-    folder: Path,
-    *,
-    modalities: Sequence[str] = (MODALITY_AET,),
-    overwrite_instances: bool = False,
-    timeout: float = START_TIMEOUT_S,
-) -> OrthancServer:
-    """Start a private Orthanc whose configuration, storage and log live in ``folder`` (made), on
-    free loopback ports, and wait until it answers. Refused when the binary is not installed."""
-    binary = find_orthanc()
-    if binary is None:
-        raise OrthancStartError(
-            "the Orthanc binary is not installed (Debian: apt-get install orthanc orthanc-dicomweb)"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)  # the configuration holds the password
-    config = OrthancConfig(
-        folder,
-        free_port(),
-        free_port(),
-        modalities=tuple(modalities),
-        overwrite_instances=overwrite_instances,
-        dicomweb_plugin=find_dicomweb_plugin(),
-    )
-    config_path = folder / "orthanc.json"
+def _launch(binary: str, config: OrthancConfig, timeout: float) -> OrthancServer:
+    """Write ``config`` (mode 0600: it holds the password), start Orthanc on it, wait until it answers."""
+    config_path = config.folder / "orthanc.json"
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(config.document(), f, indent=2)
-    log = folder / "orthanc.log"
+    log = config.folder / "orthanc.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [binary, str(config_path)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=folder,
+            cwd=config.folder,
             start_new_session=True,  # a Ctrl-C meant for the caller is not Orthanc's
         )
     server = OrthancServer(config, process, log)
@@ -246,6 +240,42 @@ def start_orthanc(
         server.stop()
         raise
     return server
+
+
+def start_orthanc(
+    folder: Path,
+    *,
+    modalities: Sequence[str] = (MODALITY_AET,),
+    overwrite_instances: bool = False,
+    timeout: float = START_TIMEOUT_S,
+) -> OrthancServer:
+    """Start a private Orthanc whose configuration, storage and log live in ``folder`` (made), on
+    free loopback ports, and wait until it answers; tried again on other ports when it exits at
+    once (a port taken between choosing and binding it). Refused when the binary is not installed."""
+    binary = find_orthanc()
+    if binary is None:
+        raise OrthancStartError(
+            "the Orthanc binary is not installed (Debian: apt-get install orthanc orthanc-dicomweb)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    attempts = 0
+    while True:
+        http_port, dicom_port = free_ports(2)
+        config = OrthancConfig(
+            folder,
+            http_port,
+            dicom_port,
+            modalities=tuple(modalities),
+            overwrite_instances=overwrite_instances,
+            dicomweb_plugin=find_dicomweb_plugin(),
+        )
+        try:
+            return _launch(binary, config, timeout)
+        except _ExitedEarly:
+            attempts += 1
+            if attempts == START_ATTEMPTS:
+                raise
 
 
 @contextmanager
