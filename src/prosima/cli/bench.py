@@ -359,3 +359,25 @@ def bench_pipeline_command(
         seed=seed,
         json_path=json_path,
     )
+
+
+@app.command("service")
+def bench_service_command(
+    nodes: Annotated[int, typer.Option(help="Ledger nodes running consensus in the service.")] = 20,
+    slices: Annotated[int, typer.Option(help="Demo slices anchored through the service first.")] = 8,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Requests measured per operation (after a warm-up).")
+    ] = 20,
+    batch: Annotated[int, typer.Option(min=1, help="New slices in the batched anchor request.")] = 16,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads of the service process.")] = 2,
+    seed: SeedOption = 0,
+    json_path: BenchJsonOption = None,
+) -> None:
+    """Latency of the running service over HTTP: verify, anchor, restore + record (critical path
+    beside wall time), against the aims."""
+    from prosima.bench.service import ServiceBenchConfig, run_service_bench
+
+    config = ServiceBenchConfig(
+        nodes=nodes, slices=slices, repeats=repeats, batch=batch, threads=threads, seed=seed
+    )
+    run_service_bench(config, json_path=json_path)
