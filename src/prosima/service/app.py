@@ -15,7 +15,18 @@ from fastapi import APIRouter, FastAPI
 
 from prosima.service.body_limit import BodyLimit
 from prosima.service.errors import install_error_handlers
-from prosima.service.routes import anchor, exports, health, jobs, models, proofs, records, restore, verify
+from prosima.service.routes import (
+    anchor,
+    exports,
+    health,
+    jobs,
+    models,
+    portal,
+    proofs,
+    records,
+    restore,
+    verify,
+)
 from prosima.service.settings import ServiceSettings
 from prosima.service.state import STATE_ATTRIBUTE, ServiceState
 
@@ -29,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     exports.router,
     jobs.router,
+    portal.router,
 )
 
 DESCRIPTION = (

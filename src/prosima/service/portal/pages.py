@@ -59,10 +59,10 @@ def environment() -> Environment:
     return env
 
 
-def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """The page ``template`` filled with ``context``, with the portal's headers."""
     text = environment().get_template(template).render(**context)
-    return HTMLResponse(text, status_code=status, headers=PAGE_HEADERS)
+    return HTMLResponse(text, status_code=status_code, headers=PAGE_HEADERS)
 
 
 def static_file(name: str) -> Response:

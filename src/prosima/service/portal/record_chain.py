@@ -36,7 +36,7 @@ def _image_step(role: str, item: dict[str, Any]) -> ChainStep:
         details.append(f"input pixels {record.get('input_pixels', '')[:16]}…")
         details.append(f"output pixels {record.get('output_pixels', '')[:16]}…")
         details += [f"{key}: {value}" for key, value in sorted((record.get("params") or {}).items())]
-    name = record.get("name")
+    name = item.get("name")
     title = name or (
         "anchored original" if role == "acquisition" else f"restored by {record.get('model_name')}"
     )

@@ -29,7 +29,7 @@ def model_label(model: dict[str, Any]) -> str:
 
 def _record_words(record: dict[str, Any]) -> str:
     return (
-        f"{record.get('name') or record.get('kind', 'record')} (record {short(record['tx'])}, block "
+        f"“{record.get('name') or record.get('kind', 'record')}” (record {short(record['tx'])}, block "
         f"{record['height']}, {iso(record.get('time_us'))})"
     )
 
@@ -103,12 +103,12 @@ def headline(verdict: dict[str, Any]) -> Headline:
             return Headline(
                 "ok",
                 "Exact original",
-                f"Every pixel of this image is the anchored original {_record_words(record)}.",
+                f"Every pixel of this image is that of the anchored original {_record_words(record)}.",
             )
         return Headline(
             "bad",
             "Exact pixels of an original, but not verified",
-            f"These pixels are the anchored original {_record_words(record)}, but a check failed: "
+            f"These pixels are those of the anchored original {_record_words(record)}, but a check failed: "
             f"{_failed(verdict)}.",
         )
     if status == "recorded-restoration":

@@ -57,10 +57,15 @@ async def home() -> RedirectResponse:
     return RedirectResponse(PORTAL, status_code=303)
 
 
+def _verify_form(request: Request, status: int = 200, error: str | None = None) -> Response:
+    archive = archive_client(request) is not None
+    return render("verify.html", status, archive=archive, accepted=ACCEPTED, error=error)
+
+
 @router.get(PORTAL)
 async def verify_form(request: Request) -> Response:
     """The verify page: choose or drop an image, or name an archive's instance."""
-    return render("verify.html", archive=archive_client(request) is not None, accepted=ACCEPTED)
+    return _verify_form(request)
 
 
 @router.post(f"{PORTAL}/verify")
@@ -69,7 +74,7 @@ async def verify_upload(request: Request, file: Annotated[UploadFile | None, Fil
 
     async def make() -> Response:
         if file is None or not file.filename:
-            raise InputError("choose an image file to verify (PNG, DICOM, NIfTI or .npy)")
+            return _verify_form(request, 400, "Choose an image file to verify (PNG, DICOM, NIfTI or .npy).")
         name = safe_name(file.filename)
         async with uploading(request) as folder:
             image = await folder.save(file)
@@ -153,7 +158,7 @@ async def search_page(
         found = await answer_now(request, lambda session: lookups.search(session, by, q))
         if "goto" in found:
             return RedirectResponse(f"{PORTAL}/records/{found['goto']}", status_code=303)
-        return render("search.html", query=q, by=by, kinds=lookups.SEARCH_KINDS, **found)
+        return render("search.html", query=q, kinds=lookups.SEARCH_KINDS, **found)
 
     return await _page(request, make)
 
