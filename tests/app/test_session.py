@@ -115,13 +115,24 @@ def test_a_volume_is_verified_slice_by_slice_with_progress(tmp_path, slices):
 
 def test_refresh_sees_a_block_another_writer_appended(tmp_path, slices):
     ledger = _ledger(tmp_path)
-    files = [_png(tmp_path / f"slice{i}.png", s) for i, s in enumerate(slices[:2])]
+    files = [_png(tmp_path / f"slice{i}.png", s) for i, s in enumerate(slices)]
     anchor_files(files[:1], ledger, consensus="direct")
-    with Session.open(ledger, "direct") as session:
+    with Session.open(ledger) as session:
         assert session.verify(files[0]).ok
-        anchor_files(files[1:], ledger, consensus="direct")  # another writer, its own ledger handle
+        anchor_files(files[1:2], ledger, consensus="direct")  # another writer, its own ledger handle
         assert not session.verify(files[1]).ok  # as of the session's last look
         session.refresh()
         after = session.verify(files[1])
         assert after.ok and after.verdict.status == "anchored-original"
-        assert session.anchor(files[1:]).results[0].status == "already-anchored"
+        assert session.anchor(files[1:2]).results[0].status == "already-anchored"
+        anchor_files(files[2:], ledger)  # another writer again, through its own committee
+        flipped = _png(tmp_path / "flipped.png", np.flipud(slices[0]))
+        report = session.anchor([*files, flipped])  # committed on top of the other writer's block
+        assert [(r.status, r.height) for r in report.results] == [
+            ("already-anchored", 0),
+            ("already-anchored", 1),
+            ("already-anchored", 2),
+            ("committed", 3),
+        ]
+    with Ledger.open(ledger) as led:
+        assert led.verify().ok and led.store.height == 3

@@ -41,7 +41,8 @@ def _no_work(monkeypatch) -> None:
     def boom(*args, **kwargs):
         raise AssertionError("work was done before the refusal")
 
-    monkeypatch.setattr("prosima.provenance.matching.compute_fingerprints", boom)
+    # matching fingerprints its query through the provenance (Provenance.fingerprint)
+    monkeypatch.setattr("prosima.provenance.context.compute_fingerprints", boom)
     monkeypatch.setattr("prosima.provenance.restore.restore_by_shards", boom)
 
 

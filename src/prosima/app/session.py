@@ -50,8 +50,9 @@ class Session:
     """One open ledger with its Provenance (models, fingerprint index) kept in memory, for many
     calls. Not thread-safe: callers hold ``session.lock`` (a ``threading.RLock``) around each call.
 
-    ``refresh`` catches up with blocks other writers appended since; actions see the ledger as of
-    the last refresh or commit made through this session."""
+    ``refresh`` catches up with blocks other writers appended since: verify and find_records see
+    the ledger as of the last refresh or commit made through this session; anchor and restore
+    refresh first, since a block must be built on the newest tip."""
 
     def __init__(self, ledger: Path, consensus: str, provenance: Provenance, stack: ExitStack) -> None:
         self.ledger = ledger
@@ -173,16 +174,14 @@ class Session:
         since: Path | None = None,
         on_slice: SliceProgress | None = None,
     ) -> list[Verified]:
-        """Verify each of ``images`` in turn; ``on_progress`` gets ``(index, path, result)`` after
-        each, ``on_slice`` each slice of each. Every file is read and checked first, so a refused
-        one refuses the batch before any verdict."""
-        found = [read_verify_input(image) for image in images]
+        """Verify each of ``images`` in turn, each read when its turn comes; ``on_progress`` gets
+        ``(index, path, result)`` after each, ``on_slice`` each slice of each."""
         results: list[Verified] = []
-        for i, item in enumerate(found):
-            result = self.verify_input(item, since=since, on_slice=on_slice)
+        for i, image in enumerate(images):
+            result = self.verify_input(read_verify_input(image), since=since, on_slice=on_slice)
             results.append(result)
             if on_progress is not None:
-                on_progress(i, item.path, result)
+                on_progress(i, image, result)
         return results
 
     # -- anchor ------------------------------------------------------------------------------
@@ -196,10 +195,17 @@ class Session:
         origins: str = "local",
         seed: int = 0,
         resubmit: bool = True,
+        on_prepared: SliceProgress | None = None,
     ) -> AnchorReport:
         """Anchor every image (every slice of a volume) in ``images``: see ``anchor_inputs``."""
         return self.anchor_inputs(
-            read_inputs(images), batch=batch, on_event=on_event, origins=origins, seed=seed, resubmit=resubmit
+            read_inputs(images),
+            batch=batch,
+            on_event=on_event,
+            origins=origins,
+            seed=seed,
+            resubmit=resubmit,
+            on_prepared=on_prepared,
         )
 
     def anchor_inputs(
@@ -211,17 +217,28 @@ class Session:
         origins: str = "local",
         seed: int = 0,
         resubmit: bool = True,
+        on_prepared: SliceProgress | None = None,
     ) -> AnchorReport:
         """Anchor ``items``, ``batch`` per consensus round, each signed by its node of ``origins``
         (local, spread from ``seed``, or a node index). Images already anchored are reported, not
-        committed again; ``on_event`` gets each outcome as soon as it is known."""
+        committed again; ``on_prepared`` hears ``(done, total)`` as each new image is fingerprinted,
+        ``on_event`` each outcome as soon as it is known."""
         if origins != "local" and self.consensus == "direct":
             raise InputError("--origins needs a consensus committee (--consensus inproc or mpi)")
         with self.lock:
+            self.refresh()
             prov = self.provenance
             nodes = prov.committee.n if prov.committee is not None else 1
             where = anchor_origins(origins, nodes, len(items), seed)
-            return anchor_run(prov, items, batch=batch, on_event=on_event, origins=where, resubmit=resubmit)
+            return anchor_run(
+                prov,
+                items,
+                batch=batch,
+                on_event=on_event,
+                origins=where,
+                resubmit=resubmit,
+                on_prepared=on_prepared,
+            )
 
     # -- restore -----------------------------------------------------------------------------
 
@@ -249,6 +266,7 @@ class Session:
             corrupted, out, consensus=self.consensus, record=record, c2pa_certs=c2pa_certs, intoto=intoto
         )
         with self.lock:
+            self.refresh()
             prov = self.provenance
             if volume:
                 generator = self.generator(model or VOLUME_GENERATOR)

@@ -25,11 +25,27 @@ def _drops(drops: tuple[Drop, ...]) -> str:
 
 class _AnchorLog:
     """What ``anchor`` says as outcomes come in, one line each, with the JSON file rewritten whole
-    after each so that an interrupted run leaves valid JSON."""
+    after each so that an interrupted run leaves valid JSON; progress bars of the images
+    fingerprinted and settled (on a terminal)."""
 
-    def __init__(self, out: Output) -> None:
+    def __init__(self, out: Output, bars: Any) -> None:
         self.out = out
         self.done: list[dict[str, Any]] = []
+        self.counts: list[int] = []
+        self.bars = bars
+        self._settled: Any = None
+        self._prepared: Any = None
+
+    def read(self, counts: list[int]) -> None:
+        self.counts = counts
+        self._settled = self.bars.add_task("anchor", total=sum(counts))
+
+    def prepared(self, done: int, total: int) -> None:
+        if self._prepared is None:
+            self._prepared = self.bars.add_task("  fingerprint", total=total)
+        self.bars.update(self._prepared, completed=done)
+        if done == total:
+            self.bars.remove_task(self._prepared)
 
     def event(self, e: AnchorEvent) -> None:
         from prosima.provenance.anchor import Anchored
@@ -50,8 +66,25 @@ class _AnchorLog:
             return
         else:
             self.out.info(f"not anchored {name}: {_drops(e.drops)}")
+        if self._settled is not None:
+            self.bars.advance(self._settled)
         self.done.append(e.to_json())
         self.out.json_progress(self.done)
+
+    def table(self, paths: list[Path], report: AnchorReport) -> None:
+        """One row per file of a batch: its images committed, found anchored, not committed."""
+        rows, start = [], 0
+        for i, (path, n) in enumerate(zip(paths, self.counts, strict=True)):
+            mine = report.results[start : start + n]
+            start += n
+            committed = sum(r.status == "committed" for r in mine)
+            existing = sum(r.status == "already-anchored" for r in mine)
+            rows.append(
+                [str(i), str(path), str(n), str(committed), str(existing), str(n - committed - existing)]
+            )
+        self.out.table(
+            "anchor", ["#", "image", "slices", "committed", "already anchored", "not committed"], rows
+        )
 
     def finish(self, report: AnchorReport) -> None:
         total = len(report.results)
@@ -65,7 +98,12 @@ class _AnchorLog:
 
 def anchor_command(
     images: Annotated[
-        list[Path], typer.Argument(help="Image files (PNG, .npy, NIfTI, DICOM) or DICOM series folders.")
+        list[Path],
+        typer.Argument(
+            help="Image files (PNG, .npy, NIfTI, DICOM), DICOM series folders, or folders of images (a "
+            "batch: its image files in name order and its DICOM series subfolders).",
+            show_default=False,
+        ),
     ],
     ledger: LedgerOption,
     consensus: ConsensusOption = "inproc",
@@ -105,30 +143,40 @@ def anchor_command(
 
     Each record is printed as it commits (and --json rewritten after every commit); images already
     anchored (the same pixels) are reported and not committed again, so an interrupted run can be
-    re-run as it was. Exit 3 when some images were dropped by every node they went through (nothing
-    else is lost; re-run to retry)."""
+    re-run as it was. Several files, or a folder of images, are one run with a table per file at the
+    end. Exit 3 when some images were dropped by every node they went through (nothing else is lost;
+    re-run to retry)."""
     from prosima.app.anchoring import anchor_files
+    from prosima.app.batch_inputs import expand_inputs
     from prosima.app.ledger_access import reports_results
 
     reports = reports_results(consensus)
     out = Output(json_path, quiet) if reports else Output(quiet=True)
-    log = _AnchorLog(out)
-    report = anchor_files(
-        images,
-        ledger,
-        consensus=consensus,
-        batch=batch,
-        origins=origins,
-        byzantine=byzantine,
-        seed=seed,
-        resubmit=resubmit,
-        on_event=log.event,
-        on_faults=lambda s: out.info(
-            "faulty: " + ", ".join(f"node {f.node} {f.behaviour}" for f in s.faults)
-        ),
-    )
+    inputs = expand_inputs(images)
+    if inputs.skipped:
+        out.info(f"skipped {len(inputs.skipped)} entries of the folders that are not images")
+    with out.progress() as bars:
+        log = _AnchorLog(out, bars)
+        report = anchor_files(
+            inputs.paths,
+            ledger,
+            consensus=consensus,
+            batch=batch,
+            origins=origins,
+            byzantine=byzantine,
+            seed=seed,
+            resubmit=resubmit,
+            on_event=log.event,
+            on_faults=lambda s: out.info(
+                "faulty: " + ", ".join(f"node {f.node} {f.behaviour}" for f in s.faults)
+            ),
+            on_read=log.read,
+            on_prepared=log.prepared,
+        )
     if not reports:
         return
+    if inputs.batch:
+        log.table(inputs.paths, report)
     log.finish(report)
     if report.dropped and not allow_partial:
         typer.secho(

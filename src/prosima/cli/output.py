@@ -1,12 +1,17 @@
-"""What a command prints and writes: progress and info lines (silenced by ``--quiet``), result
-lines, warnings, and its JSON document (``--json FILE``, or ``--json -`` for standard output, which
-then replaces the text)."""
+"""What a command prints and writes: progress and info lines (silenced by ``--quiet``), progress
+bars (on a terminal only), result lines and tables, warnings, and its JSON document (``--json
+FILE``, or ``--json -`` for standard output, which then replaces the text)."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,39 @@ class Output:
         """A result line (``err``: on standard error), unless the JSON replaces the text."""
         if not self.json_on_stdout:
             typer.echo(line, err=err)
+
+    @contextmanager
+    def progress(self) -> Iterator[Any]:
+        """Rich progress bars on standard error (``add_task``, ``advance``, ``remove_task``),
+        removed when done; shown only on a terminal, not with ``--quiet`` nor ``--json -``."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        shown = not self.quiet and not self.json_on_stdout and sys.stderr.isatty()
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), disable=not shown, transient=True) as bars:
+            yield bars
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A result table (plain text off a terminal), unless the JSON replaces the text."""
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        terminal = sys.stdout.isatty()
+        width = shutil.get_terminal_size().columns if terminal else 160
+        text = io.StringIO()
+        Console(file=text, width=width, force_terminal=terminal, no_color=not terminal).print(table)
+        self.result("\n".join(line.rstrip() for line in text.getvalue().rstrip("\n").split("\n")))
 
     def warn(self, line: str) -> None:
         """A warning or note on standard error, always."""

@@ -306,13 +306,15 @@ def anchor_run(
     on_event: Callable[[AnchorEvent], None] | None = None,
     origins: Sequence[int] | None = None,
     resubmit: bool = True,
+    on_prepared: Callable[[int, int], None] | None = None,
 ) -> AnchorReport:
     """Anchor ``items``, ``batch`` per consensus round, each signed by its node in ``origins``
     (committee indices; default: the local node). Images already anchored are reported, not
     committed. Every record is made before the first commit, so an image that fails leaves the
     ledger untouched; fingerprints are stored before the transaction that names them is committed.
     ``on_event`` gets each outcome as soon as it is known (a commit, a find, a drop); a dropped image
-    is resubmitted through the next node while ``resubmit`` and untried nodes remain."""
+    is resubmitted through the next node while ``resubmit`` and untried nodes remain.
+    ``on_prepared`` hears ``(done, total)`` as each new image's record is made."""
     if batch < 1:
         raise AnchorError(f"batch must be >= 1, got {batch}")
     committee = prov.committee
@@ -351,6 +353,8 @@ def anchor_run(
         pending[i] = _Pending(items[i], record, fp, None if origins is None else origins[i])
         if timings is not None:
             timings.setdefault("fingerprint", []).append(time.perf_counter() - t0)
+        if on_prepared is not None:
+            on_prepared(len(pending), len(todo))
 
     def settle(i: int, outcome: AnchorEvent) -> None:
         """Record input ``i``'s outcome and its repeats' (the same pixels), and emit them."""

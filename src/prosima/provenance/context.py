@@ -5,6 +5,8 @@ fingerprints stacked for nearest-anchor retrieval (``pool``; the rule that picks
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from prosima.provenance.semantic import background_mask, unit_rows
 DEFAULT_ENCODER = "pretrained:semantic-encoder"
 DEFAULT_GENERATOR = "pretrained:prosima-full"
 DEFAULT_K = 16
+REMEMBERED_QUERIES = 64  # fingerprints of images being verified or matched, kept for reuse
 
 Commit = Callable[[Sequence[Entry]], Block | None]  # None only when there are no entries
 
@@ -72,6 +75,7 @@ class Provenance:
     _checked: dict[str, Fingerprint] = field(init=False, default_factory=dict)
     _blank: dict[tuple[tuple[int, ...], int], Fingerprint] = field(init=False, default_factory=dict)
     _pools: dict[tuple[tuple[int, ...], int], tuple[int, Pool]] = field(init=False, default_factory=dict)
+    _queries: OrderedDict[tuple[bytes, int], Fingerprint] = field(init=False, default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self.store = FingerprintStore(Path(self.ledger.path) / STORE_DIR)
@@ -98,6 +102,23 @@ class Provenance:
             )
         self._checked[record.fingerprint] = fp
         return fp
+
+    def fingerprint(self, unit: np.ndarray, k: int | None = None) -> Fingerprint:
+        """The encoder's fingerprint of a 2-D image in model units, in ``k`` shards (default: the
+        ledger's); the last ``REMEMBERED_QUERIES`` are kept, since matching an image and judging
+        its faithfulness fingerprint it in the same scaling."""
+        k = self.k if k is None else int(k)
+        arr = np.ascontiguousarray(unit, dtype=np.float32)
+        key = (hashlib.sha256(repr(arr.shape).encode() + arr.tobytes()).digest(), k)
+        found = self._queries.get(key)
+        if found is None:
+            found = compute_fingerprints(self.encoder, arr, k)
+            self._queries[key] = found
+            if len(self._queries) > REMEMBERED_QUERIES:
+                self._queries.popitem(last=False)
+        else:
+            self._queries.move_to_end(key)
+        return found
 
     def blank_fingerprint(self, shape: tuple[int, int], k: int) -> Fingerprint:
         """The encoder's fingerprint of an all-zero image of ``shape`` (what background looks like)."""

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from prosima.errors import Refused
-from prosima.models.fingerprint import compute_fingerprints
 from prosima.provenance.context import Pool, Provenance
 from prosima.provenance.index import Indexed
 from prosima.provenance.intensity import to_model
@@ -174,7 +173,7 @@ def rank(
     candidates' recorded ranges need not be tried (module note); ``ranges``: the recorded ranges to
     try, instead of those of the best candidates."""
     unit = to_model(array, own_range)
-    query = compute_fingerprints(prov.encoder, unit, prov.k)
+    query = prov.fingerprint(unit)
     pool = prov.pool(query.shape, query.k, query.dim)
     if not pool.items:
         return []
@@ -188,7 +187,7 @@ def rank(
                 extra.append(r)
         for r in extra[:MAX_EXTRA_RANGES]:
             members = np.array([i for i, x in enumerate(pool.ranges) if x == r])
-            scaled = compute_fingerprints(prov.encoder, to_model(array, r), prov.k)
+            scaled = prov.fingerprint(to_model(array, r))
             scores[members] = _similarities(unit_rows(scaled), pool, members)
             for i in members:
                 used[int(i)] = r

@@ -33,7 +33,7 @@ from prosima.imaging.io import LoadedImage, read_volume
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.proof import check_document
 from prosima.ledger.log.quorum import QuorumCertificate
-from prosima.models.fingerprint import Fingerprint, compute_fingerprints
+from prosima.models.fingerprint import Fingerprint
 from prosima.provenance.context import Provenance, recorded_range
 from prosima.provenance.index import Indexed, Record
 from prosima.provenance.intensity import model_range, to_model
@@ -129,7 +129,7 @@ def _cosines(
 ) -> np.ndarray:
     """Per-shard cosine of the image's fingerprint (``query`` when already computed) to the original's."""
     if query is None or query.k != original.k:
-        query = compute_fingerprints(prov.encoder, unit, original.k)
+        query = prov.fingerprint(unit, original.k)
     return shard_cosines(query, prov.anchored_fingerprint(original))
 
 
