@@ -11,10 +11,11 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from prosima.cli import app as cli
-from prosima.imaging.io import read_image
+from prosima.imaging.io import read_image, write_nifti
 from prosima.imaging.shards import plan_shards
 from prosima.service.portal.headers import CONTENT_SECURITY_POLICY
 from prosima.service.tokens import token_hash
@@ -168,6 +169,27 @@ def test_an_image_never_anchored_is_not_on_this_ledger(served):
     assert res.status_code == 200 and api["ok"] is False
     assert page.title.startswith("Not verified ")
     assert "Exact" not in page.title and "Faithful" not in page.title
+
+
+def test_a_volume_is_judged_slice_by_slice(served, tmp_path):
+    planes = [read_image(p).array for p in served.originals]
+    volume = tmp_path / "volume.nii.gz"
+    write_nifti(volume, np.stack(planes, axis=2))
+    job = served.client.post("/v1/verify", files=served.upload(volume)).json()
+    slices = served.job_answer(job["href"])["result"]["slices"]
+    res = served.client.post("/portal/verify", files=served.upload(volume))
+    assert res.status_code == 200
+    verified = sum(s["ok"] for s in slices)
+    title = Page(res.text).title
+    assert title.endswith(
+        f"All {len(slices)} slices verified"
+        if verified == len(slices)
+        else f"{verified} of {len(slices)} slices verified"
+    )
+    table = res.text.split("<caption>Every slice's verdict</caption>", 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == len(slices) + 1
+    for s in slices:
+        assert s["status"] in table
 
 
 def test_the_proof_download_is_what_check_proof_accepts(served, tmp_path):

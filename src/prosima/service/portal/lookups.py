@@ -151,7 +151,11 @@ def search(session: Session, by: str, query: str) -> dict[str, Any]:
         result = ledger_reads.records_by_digest(session, query)
         rows = [_named(session, r) for r in result["records"]]
         return {"by": by, "what": f"image digest {query.lower()}", "records": rows}
-    search_result = session.find_records(**{by: query})
+    search_result = session.find_records(
+        sop_uid=query if by == "sop_uid" else None,
+        series_uid=query if by == "series_uid" else None,
+        study_uid=query if by == "study_uid" else None,
+    )
     index = session.provenance.index
     rows = [
         _named(session, ledger_reads.indexed_json(index.by_tx[r.tx]))
