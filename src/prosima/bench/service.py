@@ -17,7 +17,6 @@ first request of each kind is a warm-up and is not counted. ``measure`` runs;
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -112,10 +111,23 @@ def served(ledger: Path, tokens: Path, threads: int, timeout: float) -> Iterator
     once ``/readyz`` says it is ready."""
     import httpx
 
-    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "prosima.cli", "serve", "--ledger", str(ledger), "--port", "0",
-               "--tokens", str(tokens), "--log-level", "warning"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    command = [
+        sys.executable,
+        "-m",
+        "prosima.cli",
+        "serve",
+        "--ledger",
+        str(ledger),
+        "--port",
+        "0",
+        "--tokens",
+        str(tokens),
+        "--torch-threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -282,7 +294,7 @@ def report(document: dict[str, Any]) -> list[Block]:
 
 def run_service_bench(config: ServiceBenchConfig, json_path: str | Path | None = None) -> dict[str, Any]:
     """Measure, print the table and write the JSON; return the JSON document."""
-    console = make_console()
+    console = make_console(off_terminal=140)
     with console_progress(console, bar=True) as watch:
         document = measure(config, watch)
     show(console, report(document))

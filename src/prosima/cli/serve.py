@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +83,10 @@ def serve_command(
         Path | None,
         typer.Option("--work-dir", help="Folder for uploads and restored files (default: system temp)."),
     ] = None,
+    torch_threads: Annotated[
+        int | None,
+        typer.Option("--torch-threads", min=1, help="Threads torch computes with (default: one per core)."),
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
@@ -89,6 +94,9 @@ def serve_command(
     """Serve the ledger's JSON API (OpenAPI at /openapi.json; /healthz, /readyz) until stopped."""
     if ctx.invoked_subcommand is not None:
         return
+    # before torch loads: idle OpenMP threads sleep instead of spinning, so between requests (and
+    # while the event loop reads an upload) they do not take the cores the server needs
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     from prosima.ledger.log.directory import REGISTRY_FILE
@@ -110,6 +118,7 @@ def serve_command(
         max_files=max_files,
         work_dir=work_dir,
         c2pa_certs=c2pa_certs,
+        torch_threads=torch_threads,
     )
     service = create_app(settings)
     sock = _listen(host, port)

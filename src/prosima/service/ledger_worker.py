@@ -44,6 +44,10 @@ class LedgerWorker:
     def _open(self) -> None:
         from prosima.app.session import Session
 
+        if self.settings.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(self.settings.torch_threads)
         try:
             self._session = Session.open(
                 self.settings.ledger, self.settings.consensus, trusted=self.settings.trusted

@@ -21,8 +21,9 @@ class ServiceSettings:
     must match (``trusted``), the API ``tokens`` file that authorizes writes (``None``: every write
     is refused), the largest request body and the most files one request may upload, how many
     finished jobs and restored files it keeps, the folder its uploads and outputs go under
-    (``None``: the system's temporary folder), and where the certificates that sign C2PA manifests
-    are kept (``None``: none are signed)."""
+    (``None``: the system's temporary folder), where the certificates that sign C2PA manifests
+    are kept (``None``: none are signed), and how many threads torch computes with (``None``: its
+    default, one per core)."""
 
     ledger: Path
     tokens: Path | None = None
@@ -34,6 +35,7 @@ class ServiceSettings:
     kept_outputs: int = DEFAULT_KEPT_OUTPUTS
     work_dir: Path | None = None
     c2pa_certs: Path | None = None
+    torch_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.consensus not in ("inproc", "direct"):
@@ -42,5 +44,7 @@ class ServiceSettings:
             raise InputError(f"--max-body must be at least 1 byte, got {self.max_body_bytes}")
         if not 1 <= self.max_files <= DEFAULT_MAX_FILES:
             raise InputError(f"--max-files must be between 1 and {DEFAULT_MAX_FILES}, got {self.max_files}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise InputError(f"--torch-threads must be at least 1, got {self.torch_threads}")
         if self.kept_jobs < 1 or self.kept_outputs < 1:
             raise InputError("the service must keep at least one finished job and one restored file")
