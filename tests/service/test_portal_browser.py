@@ -9,6 +9,7 @@ Skipped, with the reason, only where Chromium, its driver or Selenium is not ins
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -264,6 +265,12 @@ def test_the_proof_downloaded_from_the_verdict_page_checks_offline(
     assert browser.find_element(By.TAG_NAME, "h1").text == "Ledger"
     assert browser.find_elements(By.CSS_SELECTOR, "a[href^='/portal/blocks/']")
     _save(browser, screenshots, "ledger")
+    record_tx = json.loads(found[0].read_text())["tx_id"]
+    browser.find_element(By.ID, "q").send_keys(record_tx)
+    browser.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
+    assert browser.current_url.endswith(f"/portal/records/{record_tx}")
+    assert "Checked: the inclusion proof holds." in browser.page_source
+    _save(browser, screenshots, "record")
     browser.find_element(By.LINK_TEXT, "Audit report").click()
     assert "The chain verifies" in browser.page_source
     assert browser.find_element(By.CSS_SELECTOR, "button[data-print]").is_displayed()  # the script ran

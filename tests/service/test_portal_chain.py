@@ -164,10 +164,10 @@ def test_a_keyed_uid_finds_its_record(client, world):
         "record"
     ]["tx"]
     for by, uid in (("auto", world.sop_uid), ("sop_uid", world.sop_uid), ("series_uid", world.series_uid)):
-        found = client.get("/portal/search", params={"q": uid, "by": by})
+        found = client.post("/portal/search", data={"q": uid, "by": by})
         assert found.status_code == 200 and f"/portal/records/{anchor_tx}" in found.text, by
         assert "1 record found" in found.text
-    other = client.get("/portal/search", params={"q": world.series_uid, "by": "study_uid"})
+    other = client.post("/portal/search", data={"q": world.series_uid, "by": "study_uid"})
     assert other.status_code == 200 and "No record found." in other.text
 
 

@@ -243,10 +243,12 @@ def test_search_by_record_id_digest_and_uid(served):
     found = served.client.get("/portal/search", params={"q": digest})  # not a record id: a digest
     assert found.status_code == 200 and f"/portal/records/{tx}" in Page(found.text).links
     assert "1 record found" in found.text
-    none = served.client.get("/portal/search", params={"q": "1.2.840.99999.1"})
+    none = served.client.post("/portal/search", data={"q": "1.2.840.99999.1"})  # the form posts
     assert none.status_code == 200 and "No record found." in none.text
     assert "SOP Instance UID" in none.text
     missing = served.client.get("/portal/search", params={"q": "0" * 64, "by": "record"})
+    form = served.client.get("/portal/ledger").text
+    assert '<form class="search" method="post" action="/portal/search" role="search">' in form
     assert missing.status_code == 404 and "no record" in missing.text
 
 
@@ -295,7 +297,7 @@ def test_every_answer_has_the_security_headers_and_no_token(served):
         served.client.get("/portal/ledger"),
         served.client.get("/portal/blocks/0"),
         served.client.get(f"/portal/records/{tx}"),
-        served.client.get("/portal/search", params={"q": "1.2.3.4"}),
+        served.client.post("/portal/search", data={"q": "1.2.3.4"}),
         served.client.get("/portal/audit"),
         served.client.get(f"/portal/proofs/{tx}"),
         served.client.get("/portal/static/portal.css"),

@@ -148,12 +148,7 @@ async def record_page(request: Request, tx: str) -> Response:
     return await _page(request, make)
 
 
-@router.get(f"{PORTAL}/search")
-async def search_page(
-    request: Request, q: Annotated[str, Query(max_length=1024)] = "", by: str = "auto"
-) -> Response:
-    """Records by record id, image digest or keyed UID (a record id shows its record's page)."""
-
+async def _search(request: Request, q: str, by: str) -> Response:
     async def make() -> Response:
         found = await answer_now(request, lambda session: lookups.search(session, by, q))
         if "goto" in found:
@@ -161,6 +156,23 @@ async def search_page(
         return render("search.html", query=q, kinds=lookups.SEARCH_KINDS, **found)
 
     return await _page(request, make)
+
+
+@router.post(f"{PORTAL}/search")
+async def search_form(
+    request: Request, q: Annotated[str, Form(max_length=1024)] = "", by: Annotated[str, Form()] = "auto"
+) -> Response:
+    """Records by record id, image digest or keyed UID, asked through the form: a POST, so that a
+    UID typed in stays out of URLs, browser history and access logs."""
+    return await _search(request, q, by)
+
+
+@router.get(f"{PORTAL}/search")
+async def search_link(
+    request: Request, q: Annotated[str, Query(max_length=1024)] = "", by: str = "auto"
+) -> Response:
+    """The same search as a link (a record id or a digest, as the pages link them)."""
+    return await _search(request, q, by)
 
 
 @router.get(f"{PORTAL}/proofs/{{tx}}")
