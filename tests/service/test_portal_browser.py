@@ -176,6 +176,14 @@ def _verify_through_the_page(driver, portal: str, image: Path) -> str:
     return " ".join(driver.find_element(By.ID, "verdict-title").text.split())
 
 
+def _wait_for(driver, condition) -> None:
+    """Wait (up to WAIT_SECONDS) until ``condition(driver)`` holds: a click that navigates may return
+    before the next page is there on a loaded machine."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT_SECONDS).until(condition)
+
+
 def _expected_changed_shards(original: Path, tampered: Path, k: int) -> list[int]:
     """The shards the tampered copy's changed pixels fall in, from the pixels themselves."""
     a, b = read_image(original).array, read_image(tampered).array
@@ -262,17 +270,17 @@ def test_the_proof_downloaded_from_the_verdict_page_checks_offline(
     assert result.ok and result.pinned, result.problems
 
     browser.find_element(By.LINK_TEXT, "Ledger").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Ledger"
+    _wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Ledger")
     assert browser.find_elements(By.CSS_SELECTOR, "a[href^='/portal/blocks/']")
     _save(browser, screenshots, "ledger")
     record_tx = json.loads(found[0].read_text())["tx_id"]
     browser.find_element(By.ID, "q").send_keys(record_tx)
     browser.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
-    assert browser.current_url.endswith(f"/portal/records/{record_tx}")
+    _wait_for(browser, lambda d: d.current_url.endswith(f"/portal/records/{record_tx}"))
     assert "Checked: the inclusion proof holds." in browser.page_source
     _save(browser, screenshots, "record")
     browser.find_element(By.LINK_TEXT, "Audit report").click()
-    assert "The chain verifies" in browser.page_source
+    _wait_for(browser, lambda d: "The chain verifies" in d.page_source)
     assert browser.find_element(By.CSS_SELECTOR, "button[data-print]").is_displayed()  # the script ran
     _save(browser, screenshots, "audit-report")
     assert _console_problems(browser) == []
