@@ -188,6 +188,6 @@ def test_an_archived_instance_is_verified_by_its_id_and_uid(world, tmp_path):
                 assert "Exact original" in res.text and f"archive instance {stored.instance_id}" in res.text
                 assert PATIENT_NAME not in res.text and PATIENT_ID not in res.text
             missing = client.post("/portal/verify/instance", data={"instance": "0" * 8 + "-00000000" * 4})
-            assert missing.status_code == 400 and "Orthanc has no such resource" in missing.text
+            assert missing.status_code == 404 and "Orthanc has no such resource" in missing.text
             assert server.config.password not in missing.text
     assert pydicom.dcmread(world.dicom).PatientName == PATIENT_NAME  # the file itself is untouched

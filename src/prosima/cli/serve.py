@@ -27,6 +27,7 @@ token_app = command_group("The API tokens that authorize the service's writes (a
 app.add_typer(token_app, name="token")
 
 MiB = 1024 * 1024
+DEFAULT_WATCH_INTERVAL_S = 1.0
 
 TokensOption = Annotated[
     Path,
@@ -48,6 +49,13 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _watch_interval(given: float | None, archive: object) -> float:
+    """The follower's interval: as given, else one second with an archive and none without."""
+    if given is not None:
+        return given
+    return DEFAULT_WATCH_INTERVAL_S if archive else 0.0
 
 
 @app.callback()
@@ -87,6 +95,36 @@ def serve_command(
         int | None,
         typer.Option("--torch-threads", min=1, help="Threads torch computes with (default: one per core)."),
     ] = None,
+    orthanc: Annotated[
+        str | None,
+        typer.Option(
+            "--orthanc", help="An existing archive's REST URL (default: the credentials file's url)."
+        ),
+    ] = None,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            help='The existing archive\'s login: a private (0600) JSON file {"url", "user", "password"}.',
+        ),
+    ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            help="Run a private Orthanc archive in FOLDER while the service runs (its login is written "
+            "to FOLDER/orthanc-credentials.json, mode 0600).",
+        ),
+    ] = None,
+    watch_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--watch-interval",
+            min=0.0,
+            help="Seconds between polls of the archive's changes feed, anchoring what is stored into "
+            "it (default 1; 0: no follower, POST /v1/pacs/watch/poll polls on request).",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
@@ -101,6 +139,7 @@ def serve_command(
 
     from prosima.ledger.log.directory import REGISTRY_FILE
     from prosima.service.app import create_app
+    from prosima.service.archive_link import archive_of
     from prosima.service.settings import ServiceSettings
 
     if ledger is None:
@@ -119,19 +158,32 @@ def serve_command(
         work_dir=work_dir,
         c2pa_certs=c2pa_certs,
         torch_threads=torch_threads,
+        orthanc=orthanc,
+        credentials=credentials,
+        archive_folder=archive,
+        watch_interval=_watch_interval(watch_interval, orthanc or credentials or archive),
     )
-    service = create_app(settings)
-    sock = _listen(host, port)
+    sock = _listen(host, port)  # before a private archive starts: a taken port starts nothing
     bound = sock.getsockname()[1]
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
-    typer.echo(
-        f"prosima serve: listening on http://{host}:{bound} (ledger {ledger}; writes "
-        f"{'need a token from ' + str(tokens) if tokens else 'refused: no --tokens'})"
-    )
-    config = uvicorn.Config(
-        service, log_level=log_level, access_log=log_level == "debug", timeout_graceful_shutdown=30
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    service = create_app(settings)
+    link = archive_of(service)
+    try:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+        typer.echo(
+            f"prosima serve: listening on http://{host}:{bound} (ledger {ledger}; writes "
+            f"{'need a token from ' + str(tokens) if tokens else 'refused: no --tokens'})"
+        )
+        if link is not None:
+            typer.echo(f"prosima serve: portal http://{host}:{bound}/portal; archive {link.client.url}")
+            if link.credentials is not None and link.store_command is not None:
+                typer.echo(f"prosima serve: archive login in {link.credentials}; store: {link.store_command}")
+        config = uvicorn.Config(
+            service, log_level=log_level, access_log=log_level == "debug", timeout_graceful_shutdown=30
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if link is not None:
+            link.close()  # also when the server never ran its shut-down
 
 
 @token_app.command("create")

@@ -13,14 +13,18 @@ from importlib.metadata import version
 
 from fastapi import APIRouter, FastAPI
 
+from prosima.service.archive_follower import ArchiveFollower
+from prosima.service.archive_link import LINK_ATTRIBUTE, ArchiveLink
 from prosima.service.body_limit import BodyLimit
 from prosima.service.errors import install_error_handlers
+from prosima.service.portal.archive import ARCHIVE_ATTRIBUTE
 from prosima.service.routes import (
     anchor,
     exports,
     health,
     jobs,
     models,
+    pacs,
     portal,
     proofs,
     records,
@@ -40,6 +44,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     exports.router,
     jobs.router,
+    pacs.router,
     portal.router,
 )
 
@@ -51,16 +56,29 @@ DESCRIPTION = (
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    """The service for ``settings``: its routers, error answers and body size limit."""
+    """The service for ``settings``: its routers, error answers and body size limit, and the archive
+    it is connected to (a private one is started here and stopped when the service stops)."""
     state = ServiceState.create(settings)
+    link = ArchiveLink.open(settings)
+    follower = None
+    if link is not None and settings.watch_interval > 0:
+        follower = ArchiveFollower(state.worker, link.client, settings.watch_interval)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.worker.start()
+        if follower is not None:
+            follower.start()
         try:
             yield
         finally:
-            state.close()
+            try:
+                if follower is not None:
+                    follower.stop()
+                state.close()
+            finally:
+                if link is not None:
+                    link.close()
 
     app = FastAPI(
         title="PROSIMA service",
@@ -69,6 +87,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         lifespan=lifespan,
     )
     setattr(app.state, STATE_ATTRIBUTE, state)
+    if link is not None:
+        setattr(app.state, LINK_ATTRIBUTE, link)
+        setattr(app.state, ARCHIVE_ATTRIBUTE, link.client)  # the portal's instance field appears
+    if follower is not None:
+        setattr(app.state, pacs.FOLLOWER_ATTRIBUTE, follower)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

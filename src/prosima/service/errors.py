@@ -3,7 +3,9 @@
 A ``NegativeVerdict`` (the check ran and said no; a refusal) is an ordinary 200 answer with
 ``ok: false``. Refused input is a 4xx with ``{"error": message}``: 404 for what does not exist, 413
 for a request over the limits, 422 for an upload that is not a usable image and for a request that
-does not match the API's schema, 400 for the rest. Anything else is a 500 whose body says only that
+does not match the API's schema, 409 for a watcher of the archive already at work on the ledger,
+400 for the rest. The archive failing (unreachable, refusing, answering nonsense) is a 502 with its
+message; an instance it does not hold, a 404. Anything else is a 500 whose body says only that
 the service failed; the traceback goes to the server's log, never into the response. Messages never
 name the service's private upload folders.
 """
@@ -23,6 +25,8 @@ from starlette.exceptions import HTTPException
 
 from prosima.errors import InputError, NegativeVerdict, ProsimaError
 from prosima.imaging.validation import ImageError
+from prosima.pacs.orthanc_client import OrthancError, OrthancNotFound
+from prosima.pacs.watch_state import WatchStateError
 from prosima.service.json_safe import json_safe
 
 log = logging.getLogger("prosima.service")
@@ -55,8 +59,12 @@ def status_of(exc: BaseException) -> int:
     """The HTTP status of an error (a negative verdict is an answer: 200)."""
     if isinstance(exc, NegativeVerdict):
         return 200
-    if isinstance(exc, NotFound):
+    if isinstance(exc, NotFound | OrthancNotFound):
         return 404
+    if isinstance(exc, OrthancError):
+        return 502
+    if isinstance(exc, WatchStateError):
+        return 409
     if isinstance(exc, TooLarge):
         return 413
     if isinstance(exc, ImageError):

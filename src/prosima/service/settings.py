@@ -23,7 +23,10 @@ class ServiceSettings:
     finished jobs and restored files it keeps, the folder its uploads and outputs go under
     (``None``: the system's temporary folder), where the certificates that sign C2PA manifests
     are kept (``None``: none are signed), and how many threads torch computes with (``None``: its
-    default, one per core)."""
+    default, one per core). The archive beside it: an existing Orthanc (``orthanc``, its REST URL,
+    and/or a ``credentials`` file with its login), or a private Orthanc the service runs in
+    ``archive_folder`` while it runs; ``watch_interval`` seconds between polls of its changes feed
+    by the follower that anchors what is stored into it (0: no follower)."""
 
     ledger: Path
     tokens: Path | None = None
@@ -36,6 +39,10 @@ class ServiceSettings:
     work_dir: Path | None = None
     c2pa_certs: Path | None = None
     torch_threads: int | None = None
+    orthanc: str | None = None
+    credentials: Path | None = None
+    archive_folder: Path | None = None
+    watch_interval: float = 0.0
 
     def __post_init__(self) -> None:
         if self.consensus not in ("inproc", "direct"):
@@ -48,3 +55,17 @@ class ServiceSettings:
             raise InputError(f"--torch-threads must be at least 1, got {self.torch_threads}")
         if self.kept_jobs < 1 or self.kept_outputs < 1:
             raise InputError("the service must keep at least one finished job and one restored file")
+        if self.archive_folder is not None and (self.orthanc is not None or self.credentials is not None):
+            raise InputError(
+                "give either an existing archive (--orthanc URL / --credentials FILE) or --archive "
+                "FOLDER for a private one, not both"
+            )
+        if not self.watch_interval >= 0:
+            raise InputError(f"--watch-interval must be 0 (no follower) or more, got {self.watch_interval}")
+        if self.watch_interval > 0 and not self.has_archive:
+            raise InputError("--watch-interval follows an archive: give --orthanc/--credentials or --archive")
+
+    @property
+    def has_archive(self) -> bool:
+        """Whether the service is connected to an archive."""
+        return self.archive_folder is not None or self.orthanc is not None or self.credentials is not None
