@@ -50,6 +50,7 @@ class ArchiveLink:
         from prosima.pacs.credentials import ArchiveLogin, write_credentials
         from prosima.pacs.orthanc_server import MODALITY_AET, start_orthanc
 
+        folder = folder.resolve()  # Orthanc runs in the folder: a relative path would not be found
         server = start_orthanc(folder)
         try:
             login = ArchiveLogin(
