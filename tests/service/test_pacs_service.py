@@ -261,10 +261,11 @@ def test_an_unreachable_archive_is_a_502_naming_it(tools, tmp_path):
         assert res.status_code == 502 and "cannot reach Orthanc at http://127.0.0.1:9" in res.json()["error"]
 
 
-def test_a_private_archive_runs_with_the_service_and_anchors_what_is_stored(tools, tmp_path):
+def test_a_private_archive_runs_with_the_service_and_anchors_what_is_stored(tools, tmp_path, monkeypatch):
     ledger, tokens, token = new_ledger(tmp_path)
+    monkeypatch.chdir(tmp_path)
     folder = tmp_path / "archive"
-    settings = ServiceSettings(ledger, tokens=tokens, archive_folder=folder)
+    settings = ServiceSettings(ledger, tokens=tokens, archive_folder=Path("archive"))  # as typed
     app = create_app(settings)
     credentials = folder / "orthanc-credentials.json"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
