@@ -177,6 +177,8 @@ def test_lookup_of_a_sop_uid(hostile):
     assert resolve_instance(c, "1.2.3.4") == INSTANCE and resolve_instance(c, INSTANCE) == INSTANCE
     with pytest.raises(InstanceRefError, match=r"neither an Orthanc instance id .* nor a SOP Instance UID"):
         resolve_instance(c, "patient 42")
+    with pytest.raises(InstanceRefError, match="at most 64 characters"):  # a bad ref, not an archive fault
+        resolve_instance(c, "1." * 40 + "1")
     refused(lambda: check_uid("1.2.03"), "not a DICOM UID")
     refused(lambda: check_uid("1." * 40 + "1"), "not a DICOM UID")
 

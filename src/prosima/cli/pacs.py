@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 app = command_group("The PACS connection: anchor, verify and restore images held in an Orthanc archive.")
 
-CREDENTIALS_FILE = "orthanc-credentials.json"
 
 OrthancOption = Annotated[
     str | None,
@@ -260,7 +259,7 @@ def archive_command(
     remote access off, and DICOM stores are accepted from the AE title PROSIMA_SCU at 127.0.0.1."""
     import time
 
-    from prosima.pacs.credentials import ArchiveLogin, write_credentials
+    from prosima.pacs.credentials import CREDENTIALS_FILE, ArchiveLogin, write_credentials
     from prosima.pacs.orthanc_server import MODALITY_AET, start_orthanc
 
     server = start_orthanc(folder, overwrite_instances=overwrite_instances)

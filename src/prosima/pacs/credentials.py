@@ -13,6 +13,8 @@ from typing import Any
 from prosima.errors import InputError
 from prosima.ledger.log.input_files import InputFileError, read_bounded
 
+CREDENTIALS_FILE = "orthanc-credentials.json"  # where a private archive's login is written
+
 MAX_CREDENTIALS_BYTES = 64 * 1024
 
 

@@ -257,6 +257,7 @@ def start_orthanc(
         raise OrthancStartError(
             "the Orthanc binary is not installed (Debian: apt-get install orthanc orthanc-dicomweb)"
         )
+    folder = Path(folder).resolve()  # Orthanc runs inside it, so its configuration path must be absolute
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     attempts = 0

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("prosima.service")
 
 LINK_ATTRIBUTE = "archive_link"  # on app.state, when the service has an archive
-CREDENTIALS_FILE = "orthanc-credentials.json"  # as 'prosima pacs archive' writes it
 DICOMWEB_PLUGIN = "dicom-web"
 STATUS_TIMEOUT_S = 3.0
 
@@ -47,7 +46,7 @@ class ArchiveLink:
 
     @classmethod
     def _private(cls, folder: Path) -> ArchiveLink:
-        from prosima.pacs.credentials import ArchiveLogin, write_credentials
+        from prosima.pacs.credentials import CREDENTIALS_FILE, ArchiveLogin, write_credentials
         from prosima.pacs.orthanc_server import MODALITY_AET, start_orthanc
 
         folder = folder.resolve()  # Orthanc runs in the folder: a relative path would not be found
