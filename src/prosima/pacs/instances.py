@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from prosima.errors import InputError
 from prosima.pacs.orthanc_client import (
-    DICOM_UID,
-    MAX_UID_CHARS,
     OrthancClient,
     OrthancError,
     Stored,
+    is_dicom_uid,
     is_orthanc_id,
 )
 
@@ -40,7 +39,7 @@ def resolve_instance(client: OrthancClient, ref: str) -> str:
     ref = ref.strip()
     if is_orthanc_id(ref):
         return ref
-    if len(ref) <= MAX_UID_CHARS and DICOM_UID.fullmatch(ref):
+    if is_dicom_uid(ref):
         return client.find_instance(ref)
     raise InstanceRefError(
         f"{ref[:80]!r} is neither an Orthanc instance id (five groups of 8 hex digits) nor a SOP "

@@ -54,10 +54,15 @@ def is_orthanc_id(value: str) -> bool:
     return bool(ORTHANC_ID.fullmatch(value))
 
 
+def is_dicom_uid(value: str) -> bool:
+    """Whether ``value`` has the form of a DICOM UID (PS3.5 9.1: digits and dots, at most 64)."""
+    return len(value) <= MAX_UID_CHARS and DICOM_UID.fullmatch(value) is not None
+
+
 def check_uid(value: str, what: str = "SOP Instance UID") -> str:
     """``value`` (DICOM padding removed) if it is a DICOM UID, else a clear refusal."""
     uid = str(value).strip().strip("\0").strip()
-    if len(uid) > MAX_UID_CHARS or not DICOM_UID.fullmatch(uid):
+    if not is_dicom_uid(uid):
         raise OrthancError(f"{what} {uid[:80]!r} is not a DICOM UID (digits and dots, at most 64 characters)")
     return uid
 

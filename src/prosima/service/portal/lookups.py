@@ -12,6 +12,7 @@ from prosima.app.ledger_queries import BlockView
 from prosima.errors import InputError
 from prosima.ledger.log.proof import check_document
 from prosima.ledger.log.quorum import QuorumCertificate
+from prosima.pacs.orthanc_client import is_dicom_uid
 from prosima.provenance.naming import record_name
 from prosima.provenance.records import RestorationRecord
 from prosima.service import ledger_reads
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 BLOCKS_PER_PAGE = 20
 HEX_ID = re.compile(r"[0-9a-fA-F]{64}")
-DICOM_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+")
 SEARCH_KINDS = {
     "auto": "anything (guessed from its form)",
     "record": "record id",
@@ -117,7 +117,7 @@ def record_page(session: Session, tx: str) -> dict[str, Any]:
 def _kind_of(query: str) -> str:
     if HEX_ID.fullmatch(query):
         return "record-or-digest"
-    if DICOM_UID.fullmatch(query):
+    if "." in query and is_dicom_uid(query):  # a bare number is no UID worth searching
         return "sop_uid"
     raise InputError(
         "search for a record id or an image digest (64 hex digits) or a DICOM UID (digits and dots); "

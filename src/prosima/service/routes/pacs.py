@@ -43,13 +43,13 @@ InstancePath = Annotated[
 
 def checked_ref(instance: str) -> str:
     """``instance`` if it has the form of an Orthanc id or a DICOM UID, else a 400 naming it."""
-    from prosima.pacs.orthanc_client import DICOM_UID, is_orthanc_id
+    from prosima.pacs.orthanc_client import is_dicom_uid, is_orthanc_id
 
     ref = instance.strip()
-    if not (is_orthanc_id(ref) or DICOM_UID.fullmatch(ref)):
+    if not (is_orthanc_id(ref) or is_dicom_uid(ref)):
         raise InputError(
             f"{ref[:80]!r} is neither an Orthanc instance id (five groups of 8 hex digits) nor a SOP "
-            "Instance UID (digits and dots)"
+            "Instance UID (digits and dots, at most 64 characters)"
         )
     return ref
 
