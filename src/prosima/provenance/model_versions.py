@@ -115,6 +115,28 @@ def find_versions(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     return found
 
 
+def list_versions(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every model version anchored on ``ledger``, oldest first (read from the blocks up to the
+    verified tip, as the record index reads image records)."""
+    from prosima.ledger.log.transaction import Transaction
+
+    found = []
+    for raw in ledger.store.raw_blocks(0, ledger.store.height + 1):
+        for data in raw.txs:
+            tx = Transaction.decode(data)
+            if tx.kind == TxKind.MODEL_VERSION:
+                version = ModelVersion.from_payload(tx.payload)
+                found.append(
+                    {
+                        "tx": tx.tx_id.hex(),
+                        "height": raw.position,
+                        "time_us": tx.time,
+                        "version": asdict(version),
+                    }
+                )
+    return found
+
+
 def anchor_model(ledger: Ledger, ref: str) -> dict[str, Any]:
     """Anchor the weights ``ref`` (``pretrained:NAME`` or a file) unless already anchored."""
     from prosima.models.pretrained import PRETRAINED_PREFIX, verify_pretrained

@@ -121,24 +121,9 @@ def consistency_proof(session: Session, old: int, new: int | None) -> dict[str, 
 
 def model_versions(session: Session) -> list[dict[str, Any]]:
     """Every model version anchored on the ledger, oldest first."""
-    from dataclasses import asdict
+    from prosima.provenance.model_versions import list_versions
 
-    from prosima.ledger.log.transaction import Transaction, TxKind
-    from prosima.provenance.model_versions import ModelVersion
-
-    led = _ledger(session)
-    found = []
-    for raw in led.store.raw_blocks(0, led.store.height + 1):
-        for data in raw.txs:
-            tx = Transaction.decode(data)
-            if tx.kind == TxKind.MODEL_VERSION:
-                version = ModelVersion.from_payload(tx.payload)
-                found.append(
-                    {
-                        "tx": tx.tx_id.hex(),
-                        "height": raw.position,
-                        "time_iso": iso_time(tx.time),
-                        "version": asdict(version),
-                    }
-                )
-    return found
+    return [
+        {"tx": v["tx"], "height": v["height"], "time_iso": iso_time(v["time_us"]), "version": v["version"]}
+        for v in list_versions(_ledger(session))
+    ]
