@@ -113,3 +113,19 @@ def test_registry_round_trip_and_refusals(tmp_path, keys):
     assert reg.verify(keys[1].node_id, SIGN_BLOCK, b"h", sig)
     assert not reg.verify(keys[2].node_id, SIGN_BLOCK, b"h", sig)
     assert not reg.verify(NodeKey.generate().node_id, SIGN_BLOCK, b"h", sig)
+
+
+def test_registry_remembers_only_verifications_that_passed(keys):
+    reg = Registry(k.public_key for k in keys)
+    a, b = keys[0], keys[1]
+    sig = a.sign(SIGN_BLOCK, b"header")
+    assert reg.verify(a.node_id, SIGN_BLOCK, b"header", sig)
+    assert reg.verify(a.node_id, SIGN_BLOCK, b"header", sig)  # a repeat: answered from memory
+    # a hit needs every byte to repeat: signer, context, message and signature
+    assert not reg.verify(b.node_id, SIGN_BLOCK, b"header", sig)
+    assert not reg.verify(a.node_id, SIGN_TX, b"header", sig)
+    assert not reg.verify(a.node_id, SIGN_BLOCK, b"headeR", sig)
+    assert not reg.verify(a.node_id, SIGN_BLOCK, b"header", bytes([sig[0] ^ 1]) + sig[1:])
+    bad = bytes(64)
+    assert not reg.verify(a.node_id, SIGN_BLOCK, b"other", bad)
+    assert not reg.verify(a.node_id, SIGN_BLOCK, b"other", bad)  # a failure is never remembered as a pass
