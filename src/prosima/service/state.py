@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from prosima.service.anchor_queue import AnchorQueue
+from prosima.service.commit_timing import commit_timing
 from prosima.service.jobs import JobBoard
 from prosima.service.ledger_worker import LedgerWorker
 from prosima.service.outputs import OutputStore
@@ -23,17 +25,20 @@ class ServiceState:
     jobs: JobBoard
     outputs: OutputStore
     tokens: TokenGate
+    anchors: AnchorQueue
 
     @classmethod
     def create(cls, settings: ServiceSettings) -> ServiceState:
         tokens = TokenGate(settings.tokens)
         tokens.check_file()
+        worker = LedgerWorker(settings)
         return cls(
             settings,
-            LedgerWorker(settings),
+            worker,
             JobBoard(settings.kept_jobs),
             OutputStore(settings.kept_outputs, settings.work_dir),
             tokens,
+            AnchorQueue(worker, commit_timing),
         )
 
     def close(self) -> None:

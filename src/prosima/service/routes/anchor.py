@@ -4,6 +4,7 @@ One 2-D image is answered at once; anything more becomes a job whose progress co
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,10 +13,11 @@ from fastapi.responses import JSONResponse
 
 from prosima.imaging.io import is_volume
 from prosima.service.auth import require_writer
+from prosima.service.commit_timing import commit_timing
 from prosima.service.jobs import Job
-from prosima.service.state import service_state
-from prosima.service.uploads import check_count
-from prosima.service.work import Answer, answer_now, start_job, uploading
+from prosima.service.state import ServiceState, service_state
+from prosima.service.uploads import UploadFolder, check_count
+from prosima.service.work import Answer, clean, start_job, uploading
 
 if TYPE_CHECKING:
     from prosima.app.session import Session
@@ -26,7 +28,7 @@ router = APIRouter(prefix="/v1/anchor", tags=["anchor"], dependencies=[Depends(r
 BatchQuery = Annotated[int, Query(ge=1, le=1024, description="Images per consensus round.")]
 
 
-def anchored_answer(report: AnchorReport, session: Session) -> Answer:
+def anchored_answer(report: AnchorReport, timing: dict[str, Any]) -> Answer:
     """The outcome of every image in input order; ``ok`` unless some could not be committed (the
     command line's exit 3). ``commit``: the consensus time of this call, wall and critical path."""
     body: dict[str, Any] = {
@@ -36,22 +38,7 @@ def anchored_answer(report: AnchorReport, session: Session) -> Answer:
         "dropped": len(report.dropped),
         "results": [r.to_json() for r in report.results],
     }
-    return body | commit_timing(session)
-
-
-def commit_timing(session: Session) -> dict[str, Any]:
-    """How long the last commit's consensus rounds took, in ms: wall time and the critical path (the
-    slowest node of each phase, as ``bench consensus`` reports it); empty for direct commits."""
-    committee = session.provenance.committee
-    if committee is None or not committee.last_rounds:
-        return {}
-    return {
-        "commit": {
-            "rounds": len(committee.last_rounds),
-            "wall_ms": committee.last_seconds * 1e3,
-            "critical_path_ms": sum(committee.last_critical.values()) * 1e3,
-        }
-    }
+    return body | timing
 
 
 def _count(job: Job, event: Any) -> None:
@@ -67,7 +54,7 @@ def _anchor(images: list[Path], batch: int) -> Any:
         items = read_inputs(images)  # every file read before anything is committed
         job.progress(0, len(items))
         report = session.anchor_inputs(items, batch=batch, on_event=lambda event: _count(job, event))
-        return anchored_answer(report, session)
+        return anchored_answer(report, commit_timing(session))
 
     return work
 
@@ -83,17 +70,33 @@ async def anchor_files(
     batch: BatchQuery = 16,
 ) -> Any:
     """Protocol 2: shard, hash and fingerprint each image (each slice of a volume), commit the
-    records; images already anchored are reported, not committed again."""
+    records; images already anchored are reported, not committed again. One 2-D image shares its
+    consensus round with the other one-image requests waiting when it arrives (``commit.images``:
+    how many did)."""
     state = service_state(request)
     check_count(files, state.settings.max_files)
     async with uploading(request) as folder:
         images = await folder.save_each(files)
         single = len(images) == 1 and not is_volume(images[0])
     if single:
-        return await answer_now(
-            request, lambda session: anchored_answer(session.anchor(images, batch=batch), session), folder
-        )
+        return await _anchor_one(state, images[0], folder)
     return start_job(state, "anchor", _anchor(images, batch), folder)
+
+
+async def _anchor_one(state: ServiceState, image: Path, folder: UploadFolder) -> Answer:
+    """Read and check ``image`` here (a refusal is this request's alone), then commit it in the
+    next round the queue runs."""
+    from prosima.provenance.anchor import AnchorReport, read_inputs
+
+    try:
+        items = await asyncio.to_thread(read_inputs, [image])
+        queued = await state.anchors.anchor(items[0])
+    finally:
+        folder.remove()
+    timing = queued.timing
+    if "commit" in timing:
+        timing = {"commit": timing["commit"] | {"images": queued.shared_with}}
+    return clean(anchored_answer(AnchorReport([queued.result]), timing), folder)
 
 
 @router.post(

@@ -15,10 +15,10 @@ from prosima.errors import InputError
 from prosima.provenance.match_rule import DEFAULT_MARGIN_SCALE, DEFAULT_MIN_MARGIN, DEFAULT_MIN_SIMILARITY
 from prosima.service.archive_follower import poll_archive
 from prosima.service.auth import require_writer
+from prosima.service.commit_timing import commit_timing
 from prosima.service.jobs import Job
 from prosima.service.portal.archive import require_archive
 from prosima.service.routes import restore as restore_routes
-from prosima.service.routes.anchor import commit_timing
 from prosima.service.routes.verify import verified_answer
 from prosima.service.state import service_state
 from prosima.service.work import Answer, answer_now, start_job

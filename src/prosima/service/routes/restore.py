@@ -14,9 +14,9 @@ from prosima.errors import InputError
 from prosima.imaging.io import is_volume
 from prosima.provenance.match_rule import DEFAULT_MARGIN_SCALE, DEFAULT_MIN_MARGIN, DEFAULT_MIN_SIMILARITY
 from prosima.service.auth import require_writer
+from prosima.service.commit_timing import commit_timing
 from prosima.service.jobs import Job
 from prosima.service.outputs import OutputStore
-from prosima.service.routes.anchor import commit_timing
 from prosima.service.state import service_state
 from prosima.service.uploads import check_count, safe_name
 from prosima.service.work import Answer, answer_now, start_job, uploading
