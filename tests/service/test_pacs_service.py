@@ -279,6 +279,8 @@ def test_a_private_archive_runs_with_the_service_and_anchors_what_is_stored(tool
         assert poll.status_code == 200 and poll.json()["counts"]["committed"] == 1, poll.text
         uid = str(pydicom.dcmread(slice_).SOPInstanceUID)
         assert client.post(f"/v1/pacs/verify/{uid}").json()["ok"]
-        assert client.get("/v1/pacs/watch").json()["follower"] is None
+        watch = client.get("/v1/pacs/watch").json()
+        assert watch["follower"] is None and watch["archive_id"] == login["archive_id"]
+        assert watch["last"] == poll.json()["last"] > 0  # kept under the id, which outlives the ports
     with pytest.raises(Exception, match="cannot reach Orthanc"):
         archive.system()  # stopped with the service

@@ -64,15 +64,17 @@ def archive_client(
     from prosima.pacs.credentials import read_credentials
     from prosima.pacs.orthanc_client import OrthancClient
 
+    archive_id = None
     if credentials is not None:
         if user is not None or password is not None:
             raise InputError("give the archive's login as --user/--password or as --credentials, not both")
         login = read_credentials(credentials)
-        orthanc = orthanc or login.url
+        if orthanc is None or orthanc == login.url:
+            orthanc, archive_id = login.url, login.archive_id
         user, password = login.user, login.password
     if orthanc is None:
         raise InputError("--orthanc URL: which archive? (or a --credentials file that names its url)")
-    return OrthancClient(orthanc, user, password, timeout=timeout)
+    return OrthancClient(orthanc, user, password, timeout=timeout, archive_id=archive_id)
 
 
 def _event_line(e: WatchEvent) -> str:
@@ -259,18 +261,12 @@ def archive_command(
     remote access off, and DICOM stores are accepted from the AE title PROSIMA_SCU at 127.0.0.1."""
     import time
 
-    from prosima.pacs.credentials import CREDENTIALS_FILE, ArchiveLogin, write_credentials
+    from prosima.pacs.credentials import CREDENTIALS_FILE, write_credentials
     from prosima.pacs.orthanc_server import MODALITY_AET, start_orthanc
 
     server = start_orthanc(folder, overwrite_instances=overwrite_instances)
     try:
-        login = ArchiveLogin(
-            server.url,
-            server.config.user,
-            server.config.password,
-            {"dicom_port": server.dicom_port, "aet": server.aet, "calling_aet": MODALITY_AET},
-        )
-        path = write_credentials(folder / CREDENTIALS_FILE, login)
+        path = write_credentials(folder / CREDENTIALS_FILE, server.login())
         typer.echo(f"Orthanc {server.url} (REST), DICOM {server.aet}@127.0.0.1:{server.dicom_port}")
         typer.echo(f"login: {path}")
         typer.echo(

@@ -1,6 +1,6 @@
 """How an archive's address and login are kept in a file: JSON ``{"url", "user", "password"}``
-(the private archive's also ``dicom_port`` and ``aet``), mode 0600, refused when group or others
-may read it, like the ledger's key files."""
+(the private archive's also ``dicom_port``, ``aet`` and ``archive_id``), mode 0600, refused when
+group or others may read it, like the ledger's key files."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ class ArchiveLogin:
     password: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def archive_id(self) -> str | None:
+        """The archive's own id (a private archive's), when the file keeps it."""
+        value = self.extra.get("archive_id")
+        return value if isinstance(value, str) else None
+
 
 def _text(doc: dict[str, Any], name: str, path: Path) -> str | None:
     value = doc.get(name)
@@ -52,6 +58,7 @@ def read_credentials(path: Path) -> ArchiveLogin:
     if not isinstance(doc, dict):
         raise CredentialsError(f"credentials file {path} must hold a JSON object")
     user, password = _text(doc, "user", path), _text(doc, "password", path)
+    _text(doc, "archive_id", path)
     if (user is None) != (password is None):
         raise CredentialsError(f"credentials file {path} needs both 'user' and 'password'")
     rest = {k: v for k, v in doc.items() if k not in ("url", "user", "password")}

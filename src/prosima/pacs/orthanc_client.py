@@ -128,7 +128,9 @@ def _check_base_url(url: str) -> str:
 
 @dataclass
 class OrthancClient:
-    """Orthanc's REST API at ``url``, with HTTP basic authentication when ``user`` is given."""
+    """Orthanc's REST API at ``url``, with HTTP basic authentication when ``user`` is given.
+    ``archive_id``: the archive's own id when it is known (a private archive's, kept in its storage
+    folder), which outlives the address; ``None`` for an archive known by its URL only."""
 
     url: str
     user: str | None = None
@@ -136,6 +138,7 @@ class OrthancClient:
     timeout: float = DEFAULT_TIMEOUT_S
     max_json_bytes: int = MAX_JSON_BYTES
     max_instance_bytes: int = MAX_INSTANCE_BYTES
+    archive_id: str | None = None
 
     def __post_init__(self) -> None:
         self.url = _check_base_url(self.url)

@@ -1,6 +1,7 @@
 """A private Orthanc archive for tests and the demo: the Debian ``Orthanc`` binary (with the DICOMweb
 plugin when it is installed) run on loopback ports, with its configuration, storage and index in
 one temporary folder, HTTP authentication on (a generated user and password) and remote access off.
+Its id (``archive_id``) is kept in its storage folder, so a restart on new ports is the same archive.
 
 Orthanc has no option to bind its ports to one address, so the loopback rule is enforced the two
 ways it offers: ``RemoteAccessAllowed: false`` (the REST API answers loopback clients only) and,
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prosima.errors import InputError
+from prosima.pacs.archive_id import archive_id
+from prosima.pacs.credentials import ArchiveLogin
 from prosima.pacs.orthanc_client import OrthancClient, OrthancError
 
 ORTHANC_BINARY = "Orthanc"
@@ -36,6 +39,7 @@ DICOMWEB_PLUGIN_PREFIX = "libOrthancDicomWeb.so"
 ARCHIVE_AET = "PROSIMA_PACS"
 MODALITY_AET = "PROSIMA_SCU"  # the calling AE title a store must come from (with host 127.0.0.1)
 LOOPBACK = "127.0.0.1"
+STORAGE_FOLDER = "storage"  # in the archive's folder: Orthanc's files and index, and the archive's id
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 START_ATTEMPTS = 3
@@ -94,9 +98,14 @@ class OrthancConfig:
     overwrite_instances: bool = False
     dicomweb_plugin: Path | None = None
 
+    @property
+    def storage(self) -> Path:
+        """Where Orthanc keeps the archive's files and index (and the archive's id)."""
+        return self.folder / STORAGE_FOLDER
+
     def document(self) -> dict[str, object]:
         """Orthanc's JSON configuration for this archive."""
-        storage = self.folder / "storage"
+        storage = self.storage
         doc: dict[str, object] = {
             "Name": "PROSIMA archive",
             "StorageDirectory": str(storage),
@@ -148,11 +157,12 @@ class OrthancConfig:
 
 @dataclass
 class OrthancServer:
-    """A running private Orthanc: its configuration, process and log file."""
+    """A running private Orthanc: its configuration, process, log file and id (kept in its storage)."""
 
     config: OrthancConfig
     process: subprocess.Popen[bytes]
     log: Path
+    archive_id: str | None = None
 
     @property
     def url(self) -> str:
@@ -168,7 +178,19 @@ class OrthancServer:
 
     def client(self, timeout: float = 30.0) -> OrthancClient:
         """A REST client of this archive, logged in as its user."""
-        return OrthancClient(self.url, self.config.user, self.config.password, timeout=timeout)
+        return OrthancClient(
+            self.url, self.config.user, self.config.password, timeout=timeout, archive_id=self.archive_id
+        )
+
+    def login(self) -> ArchiveLogin:
+        """What a credentials file keeps of this archive: its address, login, id and DICOM port."""
+        extra = {
+            "dicom_port": self.dicom_port,
+            "aet": self.aet,
+            "calling_aet": MODALITY_AET,
+            "archive_id": self.archive_id,
+        }
+        return ArchiveLogin(self.url, self.config.user, self.config.password, extra)
 
     def log_tail(self) -> str:
         """The end of Orthanc's log (for error messages)."""
@@ -216,7 +238,7 @@ def _wait_ready(server: OrthancServer, timeout: float) -> None:
     )
 
 
-def _launch(binary: str, config: OrthancConfig, timeout: float) -> OrthancServer:
+def _launch(binary: str, config: OrthancConfig, ident: str, timeout: float) -> OrthancServer:
     """Write ``config`` (mode 0600: it holds the password), start Orthanc on it, wait until it answers."""
     config_path = config.folder / "orthanc.json"
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -233,7 +255,7 @@ def _launch(binary: str, config: OrthancConfig, timeout: float) -> OrthancServer
             cwd=config.folder,
             start_new_session=True,  # a Ctrl-C meant for the caller is not Orthanc's
         )
-    server = OrthancServer(config, process, log)
+    server = OrthancServer(config, process, log, ident)
     try:
         _wait_ready(server, timeout)
     except BaseException:
@@ -251,7 +273,8 @@ def start_orthanc(
 ) -> OrthancServer:
     """Start a private Orthanc whose configuration, storage and log live in ``folder`` (made), on
     free loopback ports, and wait until it answers; tried again on other ports when it exits at
-    once (a port taken between choosing and binding it). Refused when the binary is not installed."""
+    once (a port taken between choosing and binding it). The archive's id is read from its storage
+    (made there at its first start). Refused when the binary is not installed."""
     binary = find_orthanc()
     if binary is None:
         raise OrthancStartError(
@@ -260,6 +283,7 @@ def start_orthanc(
     folder = Path(folder).resolve()  # Orthanc runs inside it, so its configuration path must be absolute
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
+    ident = archive_id(folder / STORAGE_FOLDER)
     attempts = 0
     while True:
         http_port, dicom_port = free_ports(2)
@@ -272,7 +296,7 @@ def start_orthanc(
             dicomweb_plugin=find_dicomweb_plugin(),
         )
         try:
-            return _launch(binary, config, timeout)
+            return _launch(binary, config, ident, timeout)
         except _ExitedEarly:
             attempts += 1
             if attempts == START_ATTEMPTS:

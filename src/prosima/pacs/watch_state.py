@@ -2,10 +2,14 @@
 neither misses a change nor processes one twice, and the lock that lets one watcher at a time
 follow an archive into a ledger.
 
-The state file ``orthanc-watch.json`` maps each archive's URL to the last change sequence number
-whose instances are on the ledger. It is replaced whole (written beside, synced, renamed), so a
-crash leaves the old position or the new one, never a torn file; it holds no identifier of any
-image."""
+The state file ``orthanc-watch.json`` maps each archive to the last change sequence number whose
+instances are on the ledger. An archive is named by its id when it has one (a private archive's,
+``urn:uuid:...``), so its position outlives the new loopback ports of each restart, and otherwise
+by its URL (an existing Orthanc reports no identity of its own in ``/system``). Files written
+before archives had ids hold URLs only and are read as they are: a private archive's old entry
+names ports it no longer has, so its feed is read once more from the start (nothing is anchored
+twice). The file is replaced whole (written beside, synced, renamed), so a crash leaves the old
+position or the new one, never a torn file; it holds no identifier of any image."""
 
 from __future__ import annotations
 
@@ -33,6 +37,11 @@ def state_path(ledger: Path) -> Path:
     return Path(ledger) / STATE_FILE
 
 
+def archive_key(url: str, archive_id: str | None = None) -> str:
+    """What the state file names an archive by: its id when known, else its URL."""
+    return f"urn:uuid:{archive_id}" if archive_id else url
+
+
 def _read(path: Path) -> dict[str, int]:
     if not path.exists():
         return {}
@@ -47,9 +56,9 @@ def _read(path: Path) -> dict[str, int]:
         raise WatchStateError(
             f"watch state file {path} is not of version {STATE_VERSION}; remove it to start over"
         )
-    for url, last in archives.items():
+    for archive, last in archives.items():
         if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-            raise WatchStateError(f"watch state file {path}: position of {url} is not a change number")
+            raise WatchStateError(f"watch state file {path}: position of {archive} is not a change number")
     return dict(archives)
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from prosima.errors import InputError
 from prosima.pacs.orthanc_client import Change, OrthancClient, OrthancError, OrthancNotFound
-from prosima.pacs.watch_state import read_position, watch_lock, write_position
+from prosima.pacs.watch_state import archive_key, read_position, watch_lock, write_position
 
 if TYPE_CHECKING:
     from prosima.app.session import Session
@@ -142,7 +142,8 @@ class ArchiveWatcher:
 
     @property
     def archive(self) -> str:
-        return self.client.url
+        """What the saved position is kept under: the archive's id when known, else its URL."""
+        return archive_key(self.client.url, self.client.archive_id)
 
     def poll(self) -> WatchReport:
         """Process every change after the saved position up to the feed's end, saving the position
@@ -178,7 +179,7 @@ class ArchiveWatcher:
     def _poll(self) -> WatchReport:
         ledger = self.session.ledger
         since = read_position(ledger, self.archive)
-        report = WatchReport(self.archive, since, since)
+        report = WatchReport(self.client.url, since, since)
         newest = self.client.last_change()
         if newest < since:
             report.note = (
@@ -187,6 +188,7 @@ class ArchiveWatcher:
                 "committed again)"
             )
             since = 0
+            write_position(ledger, self.archive, since)  # noted once, not at every poll
         self.session.refresh()
         while True:
             page = self.client.changes(since, self.page)

@@ -56,6 +56,8 @@ class ArchiveFollower:
                 log.warning("polling the archive %s failed: %s", self.client.url, message)
                 self._record({"ok": False, "at": _now(), "error": message})
             else:
+                if report["note"]:
+                    log.warning("archive %s: %s", self.client.url, report["note"])
                 if report["instances"]:
                     log.info(
                         "archive %s: changes %s..%s %s",

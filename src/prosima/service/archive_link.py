@@ -46,19 +46,13 @@ class ArchiveLink:
 
     @classmethod
     def _private(cls, folder: Path) -> ArchiveLink:
-        from prosima.pacs.credentials import CREDENTIALS_FILE, ArchiveLogin, write_credentials
-        from prosima.pacs.orthanc_server import MODALITY_AET, start_orthanc
+        from prosima.pacs.credentials import CREDENTIALS_FILE, write_credentials
+        from prosima.pacs.orthanc_server import start_orthanc
 
         folder = folder.resolve()  # Orthanc runs in the folder: a relative path would not be found
         server = start_orthanc(folder)
         try:
-            login = ArchiveLogin(
-                server.url,
-                server.config.user,
-                server.config.password,
-                {"dicom_port": server.dicom_port, "aet": server.aet, "calling_aet": MODALITY_AET},
-            )
-            credentials = write_credentials(folder / CREDENTIALS_FILE, login)
+            credentials = write_credentials(folder / CREDENTIALS_FILE, server.login())
         except BaseException:
             server.stop()
             raise

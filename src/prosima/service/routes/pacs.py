@@ -126,15 +126,17 @@ async def poll_now(request: Request, writer: Annotated[Any, Depends(require_writ
 
 @router.get("/watch", summary="Where the ledger is in the archive's changes feed")
 async def watch_position(request: Request) -> Answer:
-    """The last change of the archive whose instances are on the ledger (0: none yet), and the
-    service's follower (its interval and last poll) when one runs."""
-    from prosima.pacs.watch_state import read_position
+    """The last change of the archive whose instances are on the ledger (0: none yet), kept under
+    the archive's id when it has one (a private archive's: it outlives the ports of a restart), and
+    the service's follower (its interval and last poll) when one runs."""
+    from prosima.pacs.watch_state import archive_key, read_position
 
     client = require_archive(request)
     ledger = service_state(request).settings.ledger
     follower = getattr(request.app.state, FOLLOWER_ATTRIBUTE, None)
     return {
         "archive": client.url,
-        "last": read_position(ledger, client.url),
+        "archive_id": client.archive_id,
+        "last": read_position(ledger, archive_key(client.url, client.archive_id)),
         "follower": follower.to_json() if follower is not None else None,
     }
