@@ -43,7 +43,7 @@ def _no_work(monkeypatch) -> None:
 
     # matching fingerprints its query through the provenance (Provenance.fingerprint)
     monkeypatch.setattr("prosima.provenance.context.compute_fingerprints", boom)
-    monkeypatch.setattr("prosima.provenance.restore.restore_by_shards", boom)
+    monkeypatch.setattr("prosima.provenance.restore.restore", boom)
 
 
 def test_a_never_anchored_image_is_refused_naming_the_nearest_candidates(

@@ -27,6 +27,17 @@ def test_the_table_against_the_aims():
             "commit_wall_ms": 300.0,
             "critical_path_ms": 40.0,
         },
+        "anchor_concurrent": {
+            "median_ms": 30.0,
+            "p95_ms": 30.0,
+            "n": 32,
+            "clients": 8,
+            "request_median_ms": 210.0,
+            "request_p95_ms": 260.0,
+            "slices_per_round": 6.4,
+            "commit_wall": {"median_ms": 90.0, "p95_ms": 95.0, "n": 32},
+            "critical_path": {"median_ms": 9.0, "p95_ms": 10.0, "n": 32},
+        },
     }
     assert results["verify"]["median_ms"] == pytest.approx(25.0) and results["verify"]["n"] == 3
     assert results["anchor"]["critical_path"]["median_ms"] == pytest.approx(12.5)
@@ -37,7 +48,7 @@ def test_the_table_against_the_aims():
         "aims_ms": AIMS_MS,
         "results": results,
     }
-    table, note = report(document)
+    table, note, together = report(document)
     assert isinstance(table, Rows) and "20 nodes, 2 CPUs" in table.title
     rows = {r[0]: r for r in table.rows if r is not None}
     assert rows["verify an anchored 256x256 slice"][-1] == "yes"
@@ -45,7 +56,23 @@ def test_the_table_against_the_aims():
     assert rows["anchor, per slice of a batched request"][-2:] == ["<= 60", "yes"]
     restore = rows["restore + record"]
     assert restore[2:] == ["150.0", "160.0", "75.0", "18.8", "<= 150", "yes"]
+    assert rows["anchor, per slice, one-slice requests at once"][2:] == [
+        "30.0",
+        "30.0",
+        "90.0",
+        "9.0",
+        "<= 60",
+        "yes",
+    ]
     assert "ready 7.0 s" in note
+    assert "6.4 slices per round" in together and "210 ms median" in together
+    del results["anchor_concurrent"]  # a document from before that row: the table still renders
+    assert len(report(document)) == 2
+
+
+def test_the_concurrency_options_are_checked():
+    with pytest.raises(ValueError, match="--clients"):
+        ServiceBenchConfig(clients=0)
 
 
 def test_a_config_that_measures_nothing_is_refused():

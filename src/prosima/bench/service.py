@@ -3,8 +3,10 @@ nodes holding the demo's slices (8 embedded brain sections, anchored through the
 over HTTP from this process:
 
 - verify of an anchored 256x256 slice (``POST /v1/verify``), ``repeats`` times;
-- anchor of one new slice per request (``POST /v1/anchor``, one consensus round each), and a batch
-  of new slices in one request (per slice: the request's time over its slices);
+- anchor of one new slice per request (``POST /v1/anchor``, one consensus round each), a batch
+  of new slices in one request (per slice: the request's time over its slices), and one-slice
+  requests from ``clients`` clients at once, which the service commits in shared rounds (group
+  commit; per slice: the time from the first request to the last answer over the slices);
 - restore + record of a noisy copy of an anchored slice (``POST /v1/restore``: match, restore,
   commit the restoration through the nodes' consensus), ``repeats`` times.
 
@@ -17,14 +19,9 @@ first request of each kind is a warm-up and is not counted. ``measure`` runs;
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +38,10 @@ LABELS = {
     "verify": "verify an anchored 256x256 slice",
     "anchor": "anchor one slice (one round per request)",
     "anchor_batched": "anchor, per slice of a batched request",
+    "anchor_concurrent": "anchor, per slice, one-slice requests at once",
     "restore": "restore + record",
 }
 GENERATOR = "pretrained:prosima-full"
-LISTENING = re.compile(r"listening on (http://[^\s]+)")
 
 
 @dataclass(frozen=True)
@@ -55,14 +52,18 @@ class ServiceBenchConfig:
     slices: int = 8  # demo slices anchored before measuring
     repeats: int = 20  # requests measured per operation (after one warm-up)
     batch: int = 16  # new slices in the batched anchor request
+    concurrent: int = 32  # one-slice anchor requests sent at once ...
+    clients: int = 8  # ... by this many clients
     sigma: float = 0.05  # Gaussian noise of the copies restored
     threads: int = 2  # torch threads of the service process
     seed: int = 0  # seed of the noise
     ready_timeout: float = 600.0  # seconds the service may take to open the ledger
 
     def __post_init__(self) -> None:
-        if self.repeats < 1 or self.slices < 1 or self.batch < 1 or self.nodes < 1:
-            raise ValueError("--repeats, --slices, --batch and --nodes must be at least 1")
+        if min(self.repeats, self.slices, self.batch, self.nodes, self.concurrent, self.clients) < 1:
+            raise ValueError(
+                "--repeats, --slices, --batch, --nodes, --concurrent and --clients must be at least 1"
+            )
 
 
 def _write(folder: Path, name: str, image: np.ndarray) -> Path:
@@ -84,7 +85,7 @@ def _images(config: ServiceBenchConfig, folder: Path) -> tuple[list[Path], list[
     demo = [_write(folder, name, image) for name, image in shown]
     source = embedded_default_slices()
     taken = {name for name, _ in shown}
-    wanted = config.repeats + 1 + config.batch
+    wanted = config.repeats + 1 + config.batch + config.concurrent
     spare = [
         item.image
         for item in (source[i] for i in range(round(0.1 * len(source)), round(0.9 * len(source))))
@@ -103,57 +104,6 @@ def _images(config: ServiceBenchConfig, folder: Path) -> tuple[list[Path], list[
         for k in range(config.repeats + 1)
     ]
     return demo, fresh, noisy
-
-
-@contextmanager
-def served(ledger: Path, tokens: Path, threads: int, timeout: float) -> Iterator[str]:
-    """``prosima serve`` on ``ledger`` on a free loopback port, until the block ends; its base URL
-    once ``/readyz`` says it is ready."""
-    import httpx
-
-    command = [
-        sys.executable,
-        "-m",
-        "prosima.cli",
-        "serve",
-        "--ledger",
-        str(ledger),
-        "--port",
-        "0",
-        "--tokens",
-        str(tokens),
-        "--torch-threads",
-        str(threads),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        found = LISTENING.search(line)
-        if found is None:
-            raise RuntimeError(f"prosima serve did not start: {line}{process.stdout.read()}")
-        base = found.group(1)
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=base, timeout=60) as client:
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"prosima serve was not ready within {timeout:.0f} s")
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def _post(client: Any, path: str, file: Path, field: str) -> tuple[float, dict[str, Any]]:
@@ -193,12 +143,52 @@ def _timed(rows: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+def _at_once(base: str, auth: dict[str, str], files: list[Path], clients: int) -> dict[str, Any]:
+    """``files`` anchored one per request by ``clients`` clients at once: per slice, the time from
+    the first request to the last answer over the slices; each request's own latency; and how many
+    slices shared each round."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=600, headers=auth) as client:
+        begun = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            rows = list(pool.map(lambda path: _post(client, "/v1/anchor", path, "files"), files))
+        seconds = time.perf_counter() - begun
+    commits = [b["commit"] for _, b in rows if b.get("commit")]
+    shared = [c["images"] for c in commits]
+    per_request = latency_stats([s for s, _ in rows])
+    return {
+        "median_ms": 1e3 * seconds / len(files),
+        "p95_ms": 1e3 * seconds / len(files),
+        "n": len(files),
+        "clients": clients,
+        "request_median_ms": per_request["median_ms"],
+        "request_p95_ms": per_request["p95_ms"],
+        "slices_per_round": float(np.mean(shared)) if shared else 1.0,
+        **(
+            {
+                "commit_wall": latency_stats(
+                    [b["commit"]["wall_ms"] / 1e3 for _, b in rows if b.get("commit")]
+                ),
+                "critical_path": latency_stats(
+                    [b["commit"]["critical_path_ms"] / 1e3 for _, b in rows if b.get("commit")]
+                ),
+            }
+            if shared
+            else {}
+        ),
+    }
+
+
 def measure(config: ServiceBenchConfig, progress: Progress = SILENT) -> dict[str, Any]:
     """Start the service on a fresh ledger, anchor the demo slices through it, and time each
     operation ``repeats`` times over HTTP."""
     import httpx
 
     from prosima.app.ledger_queries import init_ledger
+    from prosima.service.child import child_service
     from prosima.service.tokens import TokenStore
 
     with tempfile.TemporaryDirectory(prefix="prosima-bench-service-") as tmp:
@@ -212,9 +202,16 @@ def measure(config: ServiceBenchConfig, progress: Progress = SILENT) -> dict[str
         progress.note(f"starting prosima serve on a {config.nodes}-node ledger")
         start = time.perf_counter()
         with (
-            served(ledger, store.path, config.threads, config.ready_timeout) as base,
-            httpx.Client(base_url=base, timeout=600, headers=auth) as client,
+            child_service(
+                ledger,
+                root / "service.log",
+                tokens=store.path,
+                threads=config.threads,
+                timeout=config.ready_timeout,
+            ) as child,
+            httpx.Client(base_url=child.base, timeout=600, headers=auth) as client,
         ):
+            base = child.base
             ready_s = time.perf_counter() - start
             res = client.post("/v1/models/anchor", params={"weights": GENERATOR})
             if res.status_code != 200:
@@ -233,12 +230,15 @@ def measure(config: ServiceBenchConfig, progress: Progress = SILENT) -> dict[str
             for path in fresh[: config.repeats + 1]:
                 rows["anchor"].append(_post(client, "/v1/anchor", path, "files"))
                 progress.advance("anchor one slice", config.repeats + 1)
-            batch = fresh[config.repeats + 1 :]
+            batch = fresh[config.repeats + 1 : config.repeats + 1 + config.batch]
             upload = [("files", (p.name, p.read_bytes(), "image/png")) for p in batch]
             begun = time.perf_counter()
             body = _wait(client, client.post("/v1/anchor", files=upload, params={"batch": config.batch}))
             seconds = time.perf_counter() - begun
+            progress.note(f"anchoring {config.concurrent} slices from {config.clients} clients at once")
+            together = _at_once(base, auth, fresh[config.repeats + 1 + config.batch :], config.clients)
     results = {name: _timed(r) for name, r in rows.items()}
+    results["anchor_concurrent"] = together
     results["anchor_batched"] = {
         "median_ms": 1e3 * seconds / len(batch),
         "p95_ms": 1e3 * seconds / len(batch),
@@ -271,7 +271,9 @@ def report(document: dict[str, Any]) -> list[Block]:
     """The latency table against the aims."""
     results = document["results"]
     rows: list[Sequence[str] | None] = []
-    for name in ("verify", "anchor", "anchor_batched", "restore"):
+    for name in ("verify", "anchor", "anchor_batched", "anchor_concurrent", "restore"):
+        if name not in results:  # a document from before the row existed
+            continue
         r = results[name]
         aim = AIMS_MS.get(name.split("_")[0])
         met = "-" if aim is None else ("yes" if r["median_ms"] <= aim else "no")
@@ -289,7 +291,15 @@ def report(document: dict[str, Any]) -> list[Block]:
         f"{cfg['threads']} torch threads (ms per request; consensus: the service's own timing)"
     )
     columns = ["operation", "n", "median", "p95", "consensus wall", "critical path", "aim", "met"]
-    return [Rows(title, columns, rows), f"service ready {document['ready_seconds']:.1f} s after start"]
+    notes = [f"service ready {document['ready_seconds']:.1f} s after start"]
+    together = results.get("anchor_concurrent")
+    if together:
+        notes.append(
+            f"{together['n']} one-slice anchors from {together['clients']} clients at once: "
+            f"{together['slices_per_round']:.1f} slices per round on average, each request answered in "
+            f"{together['request_median_ms']:.0f} ms median ({together['request_p95_ms']:.0f} ms p95)"
+        )
+    return [Rows(title, columns, rows), *notes]
 
 
 def run_service_bench(config: ServiceBenchConfig, json_path: str | Path | None = None) -> dict[str, Any]:

@@ -369,6 +369,10 @@ def bench_service_command(
         int, typer.Option(min=1, help="Requests measured per operation (after a warm-up).")
     ] = 20,
     batch: Annotated[int, typer.Option(min=1, help="New slices in the batched anchor request.")] = 16,
+    concurrent: Annotated[
+        int, typer.Option(min=1, help="One-slice anchor requests sent at once (group commit).")
+    ] = 32,
+    clients: Annotated[int, typer.Option(min=1, help="Clients sending them.")] = 8,
     threads: Annotated[int, typer.Option(min=1, help="torch threads of the service process.")] = 2,
     seed: SeedOption = 0,
     json_path: BenchJsonOption = None,
@@ -378,6 +382,13 @@ def bench_service_command(
     from prosima.bench.service import ServiceBenchConfig, run_service_bench
 
     config = ServiceBenchConfig(
-        nodes=nodes, slices=slices, repeats=repeats, batch=batch, threads=threads, seed=seed
+        nodes=nodes,
+        slices=slices,
+        repeats=repeats,
+        batch=batch,
+        concurrent=concurrent,
+        clients=clients,
+        threads=threads,
+        seed=seed,
     )
     run_service_bench(config, json_path=json_path)

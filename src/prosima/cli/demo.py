@@ -25,6 +25,14 @@ def demo_command(
     nodes: Annotated[int, typer.Option(help="Ledger nodes running consensus.")] = 20,
     consensus: ConsensusOption = "inproc",
     seed: Annotated[int, typer.Option(help="Seed of every random choice (recorded in the report).")] = 0,
+    archive: Annotated[
+        bool,
+        typer.Option(
+            "--archive",
+            help="Then run it through prosima serve with a private Orthanc: store over DICOM, anchor, "
+            "verify, restore and store back (needs Debian's orthanc and dcmtk).",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """The main job: anchor, corrupt, restore, verify, tamper; writes an HTML report."""
@@ -38,6 +46,7 @@ def demo_command(
         nodes=nodes,
         consensus=consensus,
         seed=seed,
+        archive=archive,
     )
     report = run_demo(cfg, progress=not quiet)
     rest = report["restorations"]
@@ -48,4 +57,15 @@ def demo_command(
         f"tamper cases as expected {sum(c['passed'] for c in tam)}/{len(tam)}; "
         f"{report['seconds_total']:.0f} s"
     )
+    through = report.get("archive")
+    if through:
+        rs = through["restorations"]
+        typer.echo(
+            f"through the service and Orthanc: stored over DICOM {through['stored']}; verified by SOP UID "
+            f"{sum(o['ok'] for o in through['originals'])}/{len(through['originals'])}; restored and stored "
+            f"back {sum(r['verified'] for r in rs)}/{len(rs)} verified; tampered upload "
+            f"{through['tamper']['status']}"
+        )
+        archive_dir = out / "through-archive" / "archive"
+        typer.echo(f"browse: prosima serve --ledger {out / 'ledger'} --archive {archive_dir}, then /portal")
     typer.echo(f"report: {out / 'report.html'}")

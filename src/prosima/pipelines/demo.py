@@ -57,6 +57,7 @@ class DemoConfig:
     seed: int = 0
     model: str = DEFAULT_GENERATOR
     consensus: str = "inproc"
+    archive: bool = False  # also run the demo through prosima serve and a private Orthanc
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"out": str(self.out), "data": None if self.data is None else str(self.data)}
@@ -207,6 +208,17 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
         stats = ledger.stats()
     finally:
         ledger.close()
+    archive = None
+    if cfg.archive:
+        from prosima.pipelines.archive_demo import ArchiveDemoConfig, run_archive_demo
+
+        archive = run_archive_demo(
+            ArchiveDemoConfig(out / "through-archive", out / "ledger", sigmas=cfg.sigmas, seed=cfg.seed),
+            slices,
+            note=print if progress else lambda _m: None,
+        )
+        with Ledger.open(out / "ledger") as again:  # the records the service added
+            chain, stats = again.verify(), again.stats()
     report = {
         "config": cfg.to_json(),
         "platform": {"python": platform.python_version(), "machine": platform.machine()},
@@ -224,6 +236,7 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
             "fingerprints": len(list((out / "ledger" / "fingerprints").rglob("*.cbor"))),
         },
         "latency": times.summary(),
+        "archive": archive,
     }
     from prosima.pipelines.report import write_report
 

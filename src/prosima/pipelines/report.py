@@ -112,6 +112,61 @@ def _yes(flag: bool) -> str:
     return "<span class='ok'>yes</span>" if flag else "<span class='bad'>no</span>"
 
 
+def archive_section(archive: dict[str, Any] | None) -> str:
+    """The section on the run through the service and the archive (empty when there was none)."""
+    if not archive:
+        return ""
+    waits = archive["anchored_after_seconds"]
+    rows = [
+        [
+            html.escape(r["name"]),
+            f"{r['sigma']:.2f}",
+            html.escape(r["corrupted_status"]),
+            f"{r['psnr_corrupted']:.2f}",
+            f"{r['psnr_restored']:.2f}",
+            _yes(r["references_source"]),
+            html.escape(r["restored_status"]),
+            _yes(r["verified"]),
+        ]
+        for r in archive["restorations"]
+    ]
+    requests = [
+        [html.escape(stage), len(v), f"{1e3 * statistics.median(v):.1f}", f"{1e3 * max(v):.1f}"]
+        for stage, v in archive["request_seconds"].items()
+    ]
+    t = archive["tamper"]
+    verified = sum(o["ok"] for o in archive["originals"])
+    return f"""<h2>Through the service and the archive</h2>
+<p><code>prosima serve</code> ran with a private Orthanc (ready {archive["service_ready_seconds"]:.1f} s
+after start). The slices were written as one MR series and stored into Orthanc over DICOM with
+<code>storescu</code> ({archive["stored"]} instances in {archive["store_seconds"]:.2f} s); the service's
+follower anchored them from Orthanc's changes feed: every one verified by its SOP Instance UID within
+{max(waits):.1f} s of the store ({verified}/{len(archive["originals"])} exact originals). A noisy copy of
+each was then stored under the same UIDs (a corruption in the archive, which replaces the instance):
+the service found it changed, restored it against the anchored original, and stored the restoration
+back as a derived series of the same study referencing its source, which verifies as a restoration by
+the anchored model. A copy with a {t["block"]}x{t["block"]} block pasted over {html.escape(t["name"])},
+uploaded to the verify endpoint: {html.escape(t["status"])}, shards {t["differing_shards"]} named.
+The service's log: <code>{html.escape(archive["log"])}</code>.</p>
+{
+        _table(
+            [
+                "instance",
+                "sigma",
+                "corrupted copy",
+                "PSNR in dB",
+                "PSNR out dB",
+                "references source",
+                "derived instance",
+                "verified",
+            ],
+            rows,
+        )
+    }
+{_table(["request to the service", "calls", "median ms", "slowest ms"], requests)}
+"""
+
+
 def write_report(
     out: Path, report: dict[str, Any], files: Sequence[Path], cases: Sequence[TamperCase], k: int
 ) -> Path:
@@ -208,6 +263,7 @@ reported changed but semantically faithful; every pixel edit must be detected wi
 named.</p>
 {"<img src='figures/tamper.png'>" if cases else ""}
 {_table(["tamper", "cases", "detected", "localised", "verdicts", "as expected"], tamper_rows)}
+{archive_section(report.get("archive"))}
 <h2>Ledger</h2>
 {
         _table(
