@@ -25,6 +25,10 @@ class InputError(ProsimaError):
     """Refused input: a file, option or ledger that cannot be used as given; nothing was done."""
 
 
+class NotFound(InputError):
+    """What was named (a record, a block, a job, a file) does not exist here; a 404 in the service."""
+
+
 class NegativeVerdict(ProsimaError):
     """The check ran and said no: what was asked about does not hold."""
 

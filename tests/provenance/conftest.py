@@ -1,12 +1,14 @@
 """Shared fixtures of the provenance tests: real brain slices written as PNG, ledgers with them
-anchored, the shipped generator, and small helpers (corrupt a slice, ledger height, the shards a
-pixel mask really touches)."""
+anchored, the shipped generator, made-up records of an anchor and its restoration for the export
+tests, and small helpers (corrupt a slice, ledger height, the shards a pixel mask really touches)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +21,8 @@ from prosima.imaging.shards import plan_shards
 from prosima.ledger.log.directory import Ledger
 from prosima.provenance.anchor import Anchored, anchor_images, read_inputs
 from prosima.provenance.context import DEFAULT_K, Provenance
+from prosima.provenance.model_versions import ModelVersion
+from prosima.provenance.records import AnchorRecord, RestorationRecord
 from prosima.provenance.restore import Generator
 
 
@@ -144,3 +148,73 @@ def helpers():
         make_world = staticmethod(make_world)
 
     return H
+
+
+def tag_digest(tag: str) -> str:
+    """A made-up digest: the sha256 of ``tag``, as hex."""
+    return hashlib.sha256(tag.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordChain:
+    """An anchor, its restoration by a generator version and their transactions: made-up records
+    (digests of tags), for the export tests that need no ledger."""
+
+    anchor: AnchorRecord
+    anchor_tx: dict[str, Any]
+    restoration: RestorationRecord
+    restoration_tx: dict[str, Any]
+    model: ModelVersion
+
+    @staticmethod
+    def h(tag: str) -> str:
+        """A made-up digest of ``tag``, as the records' are made."""
+        return tag_digest(tag)
+
+    @property
+    def records(self) -> tuple[AnchorRecord, dict[str, Any], RestorationRecord, dict[str, Any]]:
+        """The anchor and the restoration with their transactions, as the exports take them."""
+        return self.anchor, self.anchor_tx, self.restoration, self.restoration_tx
+
+
+@pytest.fixture(scope="session")
+def chain() -> RecordChain:
+    h = tag_digest
+    anchor = AnchorRecord(
+        pixels=h("original"),
+        shape=(64, 48),
+        k=2,
+        shard_ids=["00", "01"],
+        shard_pixels=[h("s0"), h("s1")],
+        shard_fingerprints=[h("f0"), h("f1")],
+        fingerprint=h("fingerprint"),
+        encoder=h("encoder"),
+        source={"format": "png", "range": "0.0,1.0"},
+        link={"key": "ab" * 8, "file": h("file-link")},
+    )
+    anchor_tx = {
+        "tx": h("anchor-tx"),
+        "height": 3,
+        "time_us": 1_700_000_000_123_456,
+        "signer": h("node-a")[:32],
+    }
+    restoration = RestorationRecord(
+        input_pixels=h("degraded"),
+        output_pixels=h("restored"),
+        output_shard_pixels=[h("r0"), h("r1")],
+        original=anchor_tx["tx"],
+        model=h("generator"),
+        model_name="hybrid-unet",
+        encoder=h("encoder"),
+        params={"corruption": "gaussian", "sigma": "0.05"},
+    )
+    restoration_tx = {
+        "tx": h("restore-tx"),
+        "height": 9,
+        "time_us": 1_700_000_100_000_000,
+        "signer": h("node-b")[:32],
+    }
+    model = ModelVersion(
+        digest=h("generator"), name="g-round-2", kind="generator", round=2, parent=h("g-round-1")
+    )
+    return RecordChain(anchor, anchor_tx, restoration, restoration_tx, model)

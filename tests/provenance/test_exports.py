@@ -30,149 +30,122 @@ from prosima.provenance.exports import (
     prov_json,
     read_c2pa,
 )
-from prosima.provenance.model_versions import ModelVersion
-from prosima.provenance.records import AnchorRecord, RestorationRecord
 
 
-def h(tag: str) -> str:
-    return hashlib.sha256(tag.encode()).hexdigest()
-
-
-ANCHOR = AnchorRecord(
-    pixels=h("original"),
-    shape=(64, 48),
-    k=2,
-    shard_ids=["00", "01"],
-    shard_pixels=[h("s0"), h("s1")],
-    shard_fingerprints=[h("f0"), h("f1")],
-    fingerprint=h("fingerprint"),
-    encoder=h("encoder"),
-    source={"format": "png", "range": "0.0,1.0"},
-    link={"key": "ab" * 8, "file": h("file-link")},
-)
-ANCHOR_TX = {"tx": h("anchor-tx"), "height": 3, "time_us": 1_700_000_000_123_456, "signer": h("node-a")[:16]}
-RESTORATION = RestorationRecord(
-    input_pixels=h("degraded"),
-    output_pixels=h("restored"),
-    output_shard_pixels=[h("r0"), h("r1")],
-    original=ANCHOR_TX["tx"],
-    model=h("generator"),
-    model_name="hybrid-unet",
-    encoder=h("encoder"),
-    params={"corruption": "gaussian", "sigma": "0.05"},
-)
-RESTORATION_TX = {
-    "tx": h("restore-tx"),
-    "height": 9,
-    "time_us": 1_700_000_100_000_000,
-    "signer": h("node-b")[:16],
-}
-MODEL = ModelVersion(
-    digest=h("generator"), name="g-round-2", kind="generator", round=2, parent=h("g-round-1")
-)
-
-
-def full():
-    return prov_document(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, MODEL)
+def full(chain):
+    return prov_document(*chain.records, chain.model)
 
 
 def pairs(doc, relation, a, b):
     return {(r[a], r[b]) for r in doc.get(relation, {}).values()}
 
 
-def test_prov_json_parses_back_into_the_same_document():
-    text = prov_json(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, MODEL)
+def test_prov_json_parses_back_into_the_same_document(chain):
+    text = prov_json(*chain.records, chain.model)
     back = ProvDocument.deserialize(content=text, format="json")
-    assert back == ProvDocument.deserialize(content=json.dumps(full()), format="json")
+    assert back == ProvDocument.deserialize(content=json.dumps(full(chain)), format="json")
     assert {str(r.identifier) for r in back.get_records() if r.identifier} >= {
-        f"pixels:{ANCHOR.pixels}",
-        f"pixels:{RESTORATION.output_pixels}",
-        f"weights:{RESTORATION.model}",
-        f"fingerprint:{ANCHOR.fingerprint}",
+        f"pixels:{chain.anchor.pixels}",
+        f"pixels:{chain.restoration.output_pixels}",
+        f"weights:{chain.restoration.model}",
+        f"fingerprint:{chain.anchor.fingerprint}",
     }
 
 
-def test_prov_graph_has_the_entities_activity_agent_and_relations():
-    doc = full()
+def test_prov_graph_has_the_entities_activity_agent_and_relations(chain):
+    doc = full(chain)
     assert doc["prefix"]["prosima"] == NS_URI
     assert all(uri.startswith(("urn:prosima:", NS_URI)) for uri in doc["prefix"].values())
-    original, restored = f"pixels:{ANCHOR.pixels}", f"pixels:{RESTORATION.output_pixels}"
-    degraded, weights = f"pixels:{RESTORATION.input_pixels}", f"weights:{RESTORATION.model}"
-    fingerprint = f"fingerprint:{ANCHOR.fingerprint}"
-    assert {original, restored, degraded, weights, fingerprint, f"weights:{ANCHOR.encoder}"} <= set(
+    original, restored = f"pixels:{chain.anchor.pixels}", f"pixels:{chain.restoration.output_pixels}"
+    degraded, weights = f"pixels:{chain.restoration.input_pixels}", f"weights:{chain.restoration.model}"
+    fingerprint = f"fingerprint:{chain.anchor.fingerprint}"
+    assert {original, restored, degraded, weights, fingerprint, f"weights:{chain.anchor.encoder}"} <= set(
         doc["entity"]
     )
-    act = f"prosima:restoration-{RESTORATION_TX['tx']}"
+    act = f"prosima:restoration-{chain.restoration_tx['tx']}"
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     when = dt.datetime.fromisoformat(doc["activity"][act]["prov:endTime"])
-    assert when == epoch + dt.timedelta(microseconds=RESTORATION_TX["time_us"])
-    anchored = doc["activity"][f"prosima:anchor-{ANCHOR_TX['tx']}"]["prov:endTime"]
-    assert dt.datetime.fromisoformat(anchored) == epoch + dt.timedelta(microseconds=ANCHOR_TX["time_us"])
-    assert {f"node:{ANCHOR_TX['signer']}", f"node:{RESTORATION_TX['signer']}"} == set(doc["agent"])
+    assert when == epoch + dt.timedelta(microseconds=chain.restoration_tx["time_us"])
+    anchored = doc["activity"][f"prosima:anchor-{chain.anchor_tx['tx']}"]["prov:endTime"]
+    assert dt.datetime.fromisoformat(anchored) == epoch + dt.timedelta(
+        microseconds=chain.anchor_tx["time_us"]
+    )
+    assert {f"node:{chain.anchor_tx['signer']}", f"node:{chain.restoration_tx['signer']}"} == set(
+        doc["agent"]
+    )
     assert {(act, degraded), (act, weights), (act, fingerprint)} <= pairs(
         doc, "used", "prov:activity", "prov:entity"
     )
     assert (restored, act) in pairs(doc, "wasGeneratedBy", "prov:entity", "prov:activity")
     derived = pairs(doc, "wasDerivedFrom", "prov:generatedEntity", "prov:usedEntity")
     assert {(restored, degraded), (restored, fingerprint), (fingerprint, original)} <= derived
-    assert (act, f"node:{RESTORATION_TX['signer']}") in pairs(
+    assert (act, f"node:{chain.restoration_tx['signer']}") in pairs(
         doc, "wasAssociatedWith", "prov:activity", "prov:agent"
     )
     revisions = [
         r for r in doc["wasDerivedFrom"].values() if r.get("prov:type", {}).get("$") == "prov:Revision"
     ]
     assert [(r["prov:generatedEntity"], r["prov:usedEntity"]) for r in revisions] == [
-        (weights, f"weights:{MODEL.parent}")
+        (weights, f"weights:{chain.model.parent}")
     ]
     assert doc["entity"][weights]["prosima:round"]["$"] == "2"
 
 
-def test_prov_anchor_only_and_one_agent_per_node():
-    doc = prov_document(ANCHOR, ANCHOR_TX)
-    assert set(doc["activity"]) == {f"prosima:anchor-{ANCHOR_TX['tx']}"}
-    assert f"pixels:{ANCHOR.pixels}" in doc["entity"]
-    same_node = dict(RESTORATION_TX, signer=ANCHOR_TX["signer"])
-    assert len(prov_document(ANCHOR, ANCHOR_TX, RESTORATION, same_node)["agent"]) == 1
+def test_prov_anchor_only_and_one_agent_per_node(chain):
+    doc = prov_document(chain.anchor, chain.anchor_tx)
+    assert set(doc["activity"]) == {f"prosima:anchor-{chain.anchor_tx['tx']}"}
+    assert f"pixels:{chain.anchor.pixels}" in doc["entity"]
+    same_node = dict(chain.restoration_tx, signer=chain.anchor_tx["signer"])
+    assert len(prov_document(chain.anchor, chain.anchor_tx, chain.restoration, same_node)["agent"]) == 1
 
 
-def test_exports_refuse_records_that_do_not_belong_together():
-    other = dict(ANCHOR_TX, tx=h("another anchor"))
+def test_exports_refuse_records_that_do_not_belong_together(chain):
+    other = dict(chain.anchor_tx, tx=chain.h("another anchor"))
     for export in (prov_document, intoto_statement):
         with pytest.raises(ExportError, match="conditioned on anchor"):
-            export(ANCHOR, other, RESTORATION, RESTORATION_TX)
+            export(chain.anchor, other, chain.restoration, chain.restoration_tx)
         with pytest.raises(ExportError, match="come together"):
-            export(ANCHOR, ANCHOR_TX, RESTORATION)
+            export(chain.anchor, chain.anchor_tx, chain.restoration)
         with pytest.raises(ExportError, match="neither the encoder nor the generator"):
-            export(ANCHOR, ANCHOR_TX, model=MODEL)
+            export(chain.anchor, chain.anchor_tx, model=chain.model)
         with pytest.raises(ExportError, match="time_us"):
-            export(ANCHOR, {"tx": ANCHOR_TX["tx"]})
+            export(chain.anchor, {"tx": chain.anchor_tx["tx"]})
 
 
-def test_intoto_statement_layout():
-    st = intoto_statement(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, MODEL)
+def test_intoto_statement_layout(chain):
+    st = intoto_statement(*chain.records, chain.model)
     assert set(st) == {"_type", "subject", "predicateType", "predicate"}
     assert st["_type"] == INTOTO_STATEMENT and st["predicateType"] == RESTORATION_PREDICATE
     assert st["subject"] == [
-        {"name": f"pixels:{RESTORATION.output_pixels}", "digest": {PIXELS_DIGEST: RESTORATION.output_pixels}}
+        {
+            "name": f"pixels:{chain.restoration.output_pixels}",
+            "digest": {PIXELS_DIGEST: chain.restoration.output_pixels},
+        }
     ]
     pred = st["predicate"]
-    assert pred["anchor"] == ANCHOR.to_json() and pred["restoration"] == RESTORATION.to_json()
-    assert pred["anchorTx"]["tx"] == ANCHOR_TX["tx"] and pred["anchorTx"]["height"] == 3
-    assert pred["restorationTx"]["height"] == 9 and pred["model"]["digest"] == RESTORATION.model
+    assert pred["anchor"] == chain.anchor.to_json() and pred["restoration"] == chain.restoration.to_json()
+    assert pred["anchorTx"]["tx"] == chain.anchor_tx["tx"] and pred["anchorTx"]["height"] == 3
+    assert pred["restorationTx"]["height"] == 9 and pred["model"]["digest"] == chain.restoration.model
     assert pred["modelVersion"]["name"] == "g-round-2"
     assert json.loads(json.dumps(st)) == st
 
 
-def test_intoto_anchor_only_and_file_digest(tmp_path):
-    st = intoto_statement(ANCHOR, ANCHOR_TX)
+def test_intoto_anchor_only_and_file_digest(tmp_path, chain):
+    st = intoto_statement(chain.anchor, chain.anchor_tx)
     assert st["predicateType"] == ANCHOR_PREDICATE and "restoration" not in st["predicate"]
     assert "sha256" not in st["subject"][0]["digest"]
     path = tmp_path / "original.png"
     path.write_bytes(b"png bytes")
     for given in (path, b"png bytes"):
-        digest = intoto_statement(ANCHOR, ANCHOR_TX, subject_file=given)["subject"][0]["digest"]
-        assert digest == {PIXELS_DIGEST: ANCHOR.pixels, "sha256": hashlib.sha256(b"png bytes").hexdigest()}
-    assert intoto_statement(ANCHOR, ANCHOR_TX, subject_file=path)["subject"][0]["name"] == "original.png"
+        digest = intoto_statement(chain.anchor, chain.anchor_tx, subject_file=given)["subject"][0]["digest"]
+        assert digest == {
+            PIXELS_DIGEST: chain.anchor.pixels,
+            "sha256": hashlib.sha256(b"png bytes").hexdigest(),
+        }
+    assert (
+        intoto_statement(chain.anchor, chain.anchor_tx, subject_file=path)["subject"][0]["name"]
+        == "original.png"
+    )
 
 
 def test_c2pa_is_an_optional_extra(tmp_path, monkeypatch):
@@ -195,10 +168,10 @@ def test_cert_chain_is_made_once(tmp_path):
     assert paths["key"].stat().st_mode & 0o077 == 0
 
 
-def test_c2pa_manifest_signed_offline_reads_back_trusted(tmp_path):
+def test_c2pa_manifest_signed_offline_reads_back_trusted(tmp_path, chain):
     pytest.importorskip("c2pa")
     pixels = _png(tmp_path / "in.png")
-    statement = intoto_statement(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX)
+    statement = intoto_statement(*chain.records)
     arrays = {"small": [64, 48], "wide": [1, 300], "signed": [-1, 2], "bytes_like": [0, 255]}
     assertions = {C2PA_LABEL: statement, "invalid.prosima.arrays": arrays}
     store = embed_c2pa(tmp_path / "in.png", tmp_path / "out.png", assertions, tmp_path / "certs")

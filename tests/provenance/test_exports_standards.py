@@ -37,38 +37,16 @@ from prosima.provenance.exports import (
     intoto_statement,
     prov_document,
 )
-from prosima.provenance.records import AnchorRecord, RestorationRecord
 
-
-def h(tag: str) -> str:
-    return hashlib.sha256(tag.encode()).hexdigest()
-
-
-ANCHOR = AnchorRecord(
-    pixels=h("original"),
-    shape=(64, 48),
-    k=2,
-    shard_ids=["00", "01"],
-    shard_pixels=[h("s0"), h("s1")],
-    shard_fingerprints=[h("f0"), h("f1")],
-    fingerprint=h("fingerprint"),
-    encoder=h("encoder"),
-    source={"format": "png"},
-)
-ANCHOR_TX = {"tx": h("anchor-tx"), "height": 3, "time_us": 1_700_000_000_123_456, "signer": h("node-a")[:32]}
-RESTORATION = RestorationRecord(
-    input_pixels=h("degraded"),
-    output_pixels=h("restored"),
-    output_shard_pixels=[h("r0"), h("r1")],
-    original=ANCHOR_TX["tx"],
-    model=h("generator"),
-    model_name="hybrid-unet",
-    encoder=h("encoder"),
-    params={"sigma": "0.05"},
-)
-RESTORATION_TX = {"tx": h("restore-tx"), "height": 9, "time_us": 1_700_000_100_000_000, "signer": h("b")[:32]}
 FILE = b"the verified file's bytes"
-TAMPERED = Verified(h("tampered"), "tampered", False, ANCHOR.pixels, (1,), hashlib.sha256(FILE).hexdigest())
+
+
+@pytest.fixture(scope="module")
+def tampered(chain) -> Verified:
+    """A verified copy of the anchor's image with shard 1 changed."""
+    return Verified(
+        chain.h("tampered"), "tampered", False, chain.anchor.pixels, (1,), hashlib.sha256(FILE).hexdigest()
+    )
 
 
 def validate_with_in_toto_attestation(statement):
@@ -84,39 +62,44 @@ def validate_with_in_toto_attestation(statement):
 # ---------------------------------------------------------------- in-toto subjects
 
 
-def test_restoration_subject_has_the_written_file_sha256_beside_the_pixel_digest():
-    st = intoto_statement(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, subject_file=FILE)
+def test_restoration_subject_has_the_written_file_sha256_beside_the_pixel_digest(chain):
+    st = intoto_statement(*chain.records, subject_file=FILE)
     assert st["subject"] == [
         {
-            "name": f"pixels:{RESTORATION.output_pixels}",
-            "digest": {PIXELS_DIGEST: RESTORATION.output_pixels, "sha256": hashlib.sha256(FILE).hexdigest()},
+            "name": f"pixels:{chain.restoration.output_pixels}",
+            "digest": {
+                PIXELS_DIGEST: chain.restoration.output_pixels,
+                "sha256": hashlib.sha256(FILE).hexdigest(),
+            },
         }
     ]
     validate_with_in_toto_attestation(st)
 
 
-def test_verification_statement_is_about_the_verified_image():
-    st = intoto_statement(ANCHOR, ANCHOR_TX, verified=TAMPERED)
+def test_verification_statement_is_about_the_verified_image(chain, tampered):
+    st = intoto_statement(chain.anchor, chain.anchor_tx, verified=tampered)
     assert st["predicateType"] == VERIFICATION_PREDICATE
-    assert st["subject"][0]["digest"] == {PIXELS_DIGEST: TAMPERED.pixels, "sha256": TAMPERED.file_sha256}
+    assert st["subject"][0]["digest"] == {PIXELS_DIGEST: tampered.pixels, "sha256": tampered.file_sha256}
     check = st["predicate"]["verification"]
-    assert check["relation"] == "changed from" and check["recordPixels"] == ANCHOR.pixels
+    assert check["relation"] == "changed from" and check["recordPixels"] == chain.anchor.pixels
     assert check["differingShards"] == [1] and check["ok"] is False
-    assert st["predicate"]["anchor"]["pixels"] == ANCHOR.pixels
+    assert st["predicate"]["anchor"]["pixels"] == chain.anchor.pixels
     validate_with_in_toto_attestation(st)
 
 
-def test_verification_relations_and_refusals():
-    nearest = Verified(h("other"), "changed", False, ANCHOR.pixels)
+def test_verification_relations_and_refusals(chain, tampered):
+    nearest = Verified(chain.h("other"), "changed", False, chain.anchor.pixels)
     assert nearest.relation == "nearest by fingerprint"
-    exact = Verified(RESTORATION.output_pixels, "recorded-restoration", True, RESTORATION.output_pixels)
+    exact = Verified(
+        chain.restoration.output_pixels, "recorded-restoration", True, chain.restoration.output_pixels
+    )
     assert exact.relation == "same pixels"
-    st = intoto_statement(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, verified=exact)
-    assert st["subject"][0]["digest"] == {PIXELS_DIGEST: RESTORATION.output_pixels}
+    st = intoto_statement(*chain.records, verified=exact)
+    assert st["subject"][0]["digest"] == {PIXELS_DIGEST: chain.restoration.output_pixels}
     with pytest.raises(ExportError, match="not the record's image"):
-        intoto_statement(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, verified=TAMPERED)
+        intoto_statement(*chain.records, verified=tampered)
     with pytest.raises(ExportError, match="not the record's image"):
-        prov_document(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX, verified=TAMPERED)
+        prov_document(*chain.records, verified=tampered)
 
 
 # ---------------------------------------------------------------- DSSE
@@ -128,9 +111,9 @@ def test_pae_is_the_dsse_encoding():
     )
 
 
-def test_dsse_envelope_signed_by_the_node_key_verifies_and_a_tampered_payload_fails():
+def test_dsse_envelope_signed_by_the_node_key_verifies_and_a_tampered_payload_fails(chain, tampered):
     key, other = NodeKey.from_seed(b"\x01" * 32), NodeKey.from_seed(b"\x02" * 32)
-    st = intoto_statement(ANCHOR, ANCHOR_TX, verified=TAMPERED)
+    st = intoto_statement(chain.anchor, chain.anchor_tx, verified=tampered)
     env = sign_statement(st, key)
     assert env["payloadType"] == INTOTO_PAYLOAD_TYPE == "application/vnd.in-toto+json"
     assert [s["keyid"] for s in env["signatures"]] == [key.node_id.hex()]
@@ -166,32 +149,34 @@ def relations(doc, name):
     return list(doc.get(name, {}).values())
 
 
-def test_prov_of_a_tampered_copy_derives_it_from_the_original_as_changed():
-    doc = prov_document(ANCHOR, ANCHOR_TX, verified=TAMPERED)
-    mine, original = f"pixels:{TAMPERED.pixels}", f"pixels:{ANCHOR.pixels}"
+def test_prov_of_a_tampered_copy_derives_it_from_the_original_as_changed(chain, tampered):
+    doc = prov_document(chain.anchor, chain.anchor_tx, verified=tampered)
+    mine, original = f"pixels:{tampered.pixels}", f"pixels:{chain.anchor.pixels}"
     entity = doc["entity"][mine]
     assert entity["prosima:role"] == "verified" and entity["prosima:verifiedStatus"] == "tampered"
-    assert entity["prosima:fileSha256"] == TAMPERED.file_sha256
+    assert entity["prosima:fileSha256"] == tampered.file_sha256
     derived = [r for r in relations(doc, "wasDerivedFrom") if r["prov:generatedEntity"] == mine]
     assert len(derived) == 1 and derived[0]["prov:usedEntity"] == original
     assert derived[0]["prosima:relation"] == "changed from"
     assert derived[0]["prov:type"]["$"] == "prosima:ChangedCopy"
 
 
-def test_prov_of_a_nearest_image_is_influence_not_derivation_and_exact_is_the_record():
-    nearest = Verified(h("other"), "changed", False, ANCHOR.pixels)
-    doc = prov_document(ANCHOR, ANCHOR_TX, verified=nearest)
+def test_prov_of_a_nearest_image_is_influence_not_derivation_and_exact_is_the_record(chain):
+    nearest = Verified(chain.h("other"), "changed", False, chain.anchor.pixels)
+    doc = prov_document(chain.anchor, chain.anchor_tx, verified=nearest)
     mine = f"pixels:{nearest.pixels}"
     assert not [r for r in relations(doc, "wasDerivedFrom") if r["prov:generatedEntity"] == mine]
     influence = [r for r in relations(doc, "wasInfluencedBy") if r["prov:influencee"] == mine]
-    assert influence[0]["prov:influencer"] == f"pixels:{ANCHOR.pixels}"
+    assert influence[0]["prov:influencer"] == f"pixels:{chain.anchor.pixels}"
     assert influence[0]["prosima:relation"] == "nearest by fingerprint"
 
-    exact = Verified(ANCHOR.pixels, "anchored-original", True, ANCHOR.pixels, file_sha256=h("f"))
-    doc = prov_document(ANCHOR, ANCHOR_TX, verified=exact)
-    entity = doc["entity"][f"pixels:{ANCHOR.pixels}"]
+    exact = Verified(
+        chain.anchor.pixels, "anchored-original", True, chain.anchor.pixels, file_sha256=chain.h("f")
+    )
+    doc = prov_document(chain.anchor, chain.anchor_tx, verified=exact)
+    entity = doc["entity"][f"pixels:{chain.anchor.pixels}"]
     assert entity["prosima:role"] == "original" and entity["prosima:verifiedStatus"] == "anchored-original"
-    assert entity["prosima:fileSha256"] == h("f")
+    assert entity["prosima:fileSha256"] == chain.h("f")
 
 
 # ---------------------------------------------------------------- C2PA
@@ -202,11 +187,11 @@ def png(path, seed):
     return path
 
 
-def test_c2pa_restoration_is_an_edit_of_its_input(tmp_path):
+def test_c2pa_restoration_is_an_edit_of_its_input(tmp_path, chain):
     pytest.importorskip("c2pa")
     parent, restored = png(tmp_path / "noisy.png", 0), png(tmp_path / "restored.png", 1)
     when = dt.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
-    statement = intoto_statement(ANCHOR, ANCHOR_TX, RESTORATION, RESTORATION_TX)
+    statement = intoto_statement(*chain.records)
     store = embed_c2pa(
         restored, tmp_path / "out.png", {C2PA_LABEL: statement}, tmp_path / "certs",
         parent=parent, when=when, description="restored",

@@ -1,6 +1,11 @@
 """The ledger's own actions: create a ledger, append payloads, show a block, a transaction or the
 transactions under a key, audit the chain, make and check proofs, keep tree heads, witness the log,
-and its statistics."""
+and its statistics.
+
+The reads take an open ``Ledger``, so the command line (which opens the ledger for one command) and
+the service (which holds it open) answer with the same functions. What they are asked for and do
+not find (a transaction, a block, a tree head) is ``NotFound``: refused input, a 404 in the
+service; a tampered row is refused as tampered, never as missing."""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prosima.errors import InputError, NegativeVerdict
-from prosima.ledger.errors import EncodingError, LedgerError, StoreError
+from prosima.errors import InputError, NegativeVerdict, NotFound
+from prosima.ledger.errors import EncodingError, LedgerError, StoreError, TamperedStoreError
 from prosima.ledger.log.block import Block
 from prosima.ledger.log.directory import Entry, Ledger
 from prosima.ledger.log.encoding import decode
@@ -23,6 +28,9 @@ from prosima.ledger.log.verify import ChainReport
 from prosima.ledger.log.witness import Witness
 
 STDIN = Path("-")
+TX_BYTES = 32
+MISSING_RECORD = "no record {tx} on this ledger"  # the service's words
+MISSING_TX = "no transaction with id {hex}"  # the command line's (and the store's)
 
 
 def parse_hex(value: str, what: str, size: int | None = None) -> bytes:
@@ -190,27 +198,76 @@ def append_payloads(ledger: Path, files: Sequence[Path], kind: str = "data", key
     return Appended(block.header.height, block.hash.hex(), [tx.tx_id.hex() for tx in block.txs])
 
 
-def show_transaction(ledger: Path, tx: str) -> TransactionView:
-    """The transaction with id ``tx`` (hex)."""
-    with Ledger.open(ledger) as led:
-        found, at, index = led.store.find_tx(parse_hex(tx, "--tx", 32))
-    return TransactionView(found, at, index)
+def tx_id(value: str, what: str = "record id") -> bytes:
+    """A transaction id as bytes; refused (naming ``what``) unless 64 hex digits."""
+    return parse_hex(value, what, TX_BYTES)
 
 
-def show_key(ledger: Path, key: str) -> KeyListing:
+def find_transaction(
+    led: Ledger, tx: str, what: str = "record id", missing: str = MISSING_RECORD
+) -> TransactionView:
+    """The transaction ``tx`` (hex); ``NotFound`` when the ledger has none (a tampered row is
+    refused). The caller's words: ``what`` names the id when it is not hex, ``missing`` says it is
+    not there (``{tx}``: as given, ``{hex}``: the id)."""
+    wanted = tx_id(tx, what)
+    try:
+        found, height, leaf = led.store.find_tx(wanted)
+    except TamperedStoreError:
+        raise
+    except StoreError:
+        raise NotFound(missing.format(tx=tx, hex=wanted.hex())) from None
+    return TransactionView(found, height, leaf)
+
+
+def transactions_by_key(led: Ledger, key: str) -> KeyListing:
     """The transactions whose payload key is ``key`` (hex)."""
-    with Ledger.open(ledger) as led:
-        rows = led.store.txs_by_key(parse_hex(key, "--key"))
+    rows = led.store.txs_by_key(parse_hex(key, "--key"))
     return KeyListing(key, [(i.hex(), h, s) for i, h, s in rows])
 
 
-def show_block(ledger: Path, height: int | None = None) -> BlockView:
-    """The block at ``height`` (default: the last one)."""
-    with Ledger.open(ledger) as led:
-        h = led.store.height if height is None else height
-        if h < 0:
-            raise InputError("the ledger has no blocks yet")
-        return BlockView(led.store.block(h))
+def block_height(led: Ledger, height: int | None) -> int:
+    """``height`` (default: the tip); ``NotFound`` unless the ledger has that block."""
+    tip = led.store.height
+    if tip < 0:
+        raise NotFound("the ledger has no blocks yet")
+    chosen = tip if height is None else height
+    if not 0 <= chosen <= tip:
+        raise NotFound(f"no block at height {chosen}; the ledger's blocks are 0 to {tip}")
+    return chosen
+
+
+def block_view(led: Ledger, height: int | None = None) -> BlockView:
+    """The block at ``height`` (default: the last one): header, quorum certificate, transactions."""
+    return BlockView(led.store.block(block_height(led, height)))
+
+
+def tree_head(led: Ledger, height: int | None = None) -> dict[str, Any]:
+    """The certified tree head after block ``height`` (default: the last; the empty log's head on a
+    ledger without blocks)."""
+    chosen = None if height is None and led.store.height < 0 else block_height(led, height)
+    head: dict[str, Any] = led.tree_head(chosen).to_json()
+    return head
+
+
+def inclusion_proof(
+    led: Ledger, tx: str, what: str = "record id", missing: str = MISSING_RECORD
+) -> dict[str, Any]:
+    """The inclusion proof of ``tx`` against the current certified tree head (``what`` and
+    ``missing`` as ``find_transaction``)."""
+    find_transaction(led, tx, what, missing)
+    proof: dict[str, Any] = led.inclusion_proof(tx_id(tx, what))
+    return proof
+
+
+def consistency_proof(led: Ledger, old: int, new: int | None = None) -> dict[str, Any]:
+    """The consistency proof from the tree head after block ``old`` (-1: the empty log) to the one
+    after ``new`` (default: the last)."""
+    tip = led.store.height
+    chosen = tip if new is None else new
+    if not -1 <= old <= chosen <= tip:
+        raise NotFound(f"no tree heads from height {old} to {chosen}: heights run from -1 to {tip}")
+    proof: dict[str, Any] = led.consistency_proof(old, chosen)
+    return proof
 
 
 def verify_ledger(ledger: Path, registry: Path | None = None) -> ChainReport:
@@ -226,20 +283,6 @@ def verify_ledger(ledger: Path, registry: Path | None = None) -> ChainReport:
         raise NegativeVerdict(str(exc)) from None
 
 
-def make_proof(
-    ledger: Path, *, tx: str | None = None, from_height: int | None = None, to_height: int | None = None
-) -> dict[str, Any]:
-    """An inclusion proof of ``tx`` with its certified tree head, or a consistency proof from the
-    tree head at ``from_height`` to the one at ``to_height`` (default: the last)."""
-    if (tx is None) == (from_height is None):
-        raise InputError("give exactly one of --tx or --from-height")
-    with Ledger.open(ledger) as led:
-        if tx is not None:
-            return led.inclusion_proof(parse_hex(tx, "--tx", 32))
-        assert from_height is not None
-        return led.consistency_proof(from_height, to_height)
-
-
 def check_proof(file: Path, registry: Path | None = None) -> ProofCheck:
     """Check the proof document in ``file`` (``-``: standard input) offline, without the store. Tree
     heads must carry a quorum certificate of the pinned ``registry`` (or, unpinned, of the one the
@@ -250,13 +293,6 @@ def check_proof(file: Path, registry: Path | None = None) -> ProofCheck:
     if not result.is_proof:
         raise InputError(f"{file} is not a proof document: {'; '.join(result.problems)}")
     return result
-
-
-def tree_head(ledger: Path, height: int | None = None) -> dict[str, Any]:
-    """The certified tree head at ``height`` (default: the last block)."""
-    with Ledger.open(ledger) as led:
-        head: dict[str, Any] = led.tree_head(height).to_json()
-    return head
 
 
 def witness_ledger(ledger: Path, state: Path, registry: Path | None = None) -> WitnessReport:
@@ -272,8 +308,7 @@ def witness_ledger(ledger: Path, state: Path, registry: Path | None = None) -> W
     return WitnessReport(problems, seen, head.tree_size, before is None)
 
 
-def ledger_stats(ledger: Path) -> dict[str, Any]:
+def ledger_stats(led: Ledger) -> dict[str, Any]:
     """Blocks, transactions, bytes on disk and bytes per transaction."""
-    with Ledger.open(ledger) as led:
-        stats: dict[str, Any] = {"ok": True} | led.stats()
+    stats: dict[str, Any] = {"ok": True} | led.stats()
     return stats

@@ -1,5 +1,5 @@
-"""Anchor a set of weights as a model version, and check whether a weights file is one (and which
-federated round made it)."""
+"""Anchor a set of weights as a model version, check whether a weights file is one (and which
+federated round made it), and list every version anchored on an open ledger."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prosima.app.ledger_queries import iso_time
 from prosima.ledger.log.directory import Ledger
-from prosima.provenance.model_versions import anchor_model, find_versions, weights_digest
+from prosima.provenance.model_versions import anchor_model, find_versions, list_versions, weights_digest
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,11 @@ def check_model_version(weights: Path, ledger: Path) -> ModelCheck:
     digest, _ = weights_digest(weights)
     with Ledger.open(ledger) as led:
         return ModelCheck(weights, digest, find_versions(led, digest))
+
+
+def anchored_versions(led: Ledger) -> list[dict[str, Any]]:
+    """Every model version anchored on the open ledger ``led``, oldest first (times in ISO 8601)."""
+    return [
+        {"tx": v["tx"], "height": v["height"], "time_iso": iso_time(v["time_us"]), "version": v["version"]}
+        for v in list_versions(led)
+    ]

@@ -84,34 +84,36 @@ def show_command(
     json_path: JsonOption = None,
 ) -> None:
     """Show a block, a transaction, or the transactions under a payload key."""
-    from prosima.app.ledger_queries import show_block, show_key, show_transaction
+    from prosima.app.ledger_queries import MISSING_TX, block_view, find_transaction, transactions_by_key
+    from prosima.ledger.log.directory import Ledger
 
     out = _output(json_path)
-    if tx is not None:
-        found = show_transaction(ledger, tx)
-        shown = {k: v for k, v in found.fields().items() if k not in ("payload", "payload_decoded")}
-        lines = [
-            *(f"{k}: {v}" for k, v in shown.items()),
-            f"height: {found.height}",
-            "payload:",
-            _pretty(found.transaction.payload),
-        ]
-        out.result("\n".join(lines))
-        out.json(found.to_json())
-    elif key is not None:
-        listing = show_key(ledger, key)
-        rows = [f"tx {i} height {h}" for i, h, _ in listing.transactions]
-        out.result("\n".join(rows) or "no transactions")
-        out.json(listing.to_json())
-    else:
-        view = show_block(ledger, height)
-        lines = [f"{k}: {v}" for k, v in view.header().items()]
-        lines.append(f"quorum: {len(view.block.qc.signatures)} signatures")
-        for t, raw in zip(view.transactions(), view.block.txs, strict=True):
-            lines.append(f"tx {t['id']} {t['kind']} {t['payload_size']} bytes at {t['time_iso']}")
-            lines.append(_pretty(raw.payload, indent="    "))
-        out.result("\n".join(lines))
-        out.json(view.to_json())
+    with Ledger.open(ledger) as led:
+        if tx is not None:
+            found = find_transaction(led, tx, "--tx", MISSING_TX)
+            shown = {k: v for k, v in found.fields().items() if k not in ("payload", "payload_decoded")}
+            lines = [
+                *(f"{k}: {v}" for k, v in shown.items()),
+                f"height: {found.height}",
+                "payload:",
+                _pretty(found.transaction.payload),
+            ]
+            out.result("\n".join(lines))
+            out.json(found.to_json())
+        elif key is not None:
+            listing = transactions_by_key(led, key)
+            rows = [f"tx {i} height {h}" for i, h, _ in listing.transactions]
+            out.result("\n".join(rows) or "no transactions")
+            out.json(listing.to_json())
+        else:
+            view = block_view(led, height)
+            lines = [f"{k}: {v}" for k, v in view.header().items()]
+            lines.append(f"quorum: {len(view.block.qc.signatures)} signatures")
+            for t, raw in zip(view.transactions(), view.block.txs, strict=True):
+                lines.append(f"tx {t['id']} {t['kind']} {t['payload_size']} bytes at {t['time_iso']}")
+                lines.append(_pretty(raw.payload, indent="    "))
+            out.result("\n".join(lines))
+            out.json(view.to_json())
 
 
 @app.command("verify")
@@ -150,11 +152,20 @@ def proof_command(
     json_path: JsonOption = None,
 ) -> None:
     """Print an inclusion proof with the certified tree head (or a consistency proof) as JSON."""
-    from prosima.app.ledger_queries import make_proof
+    from prosima.app.ledger_queries import MISSING_TX, consistency_proof, inclusion_proof
+    from prosima.errors import InputError
+    from prosima.ledger.log.directory import Ledger
     from prosima.ledger.log.proof import dumps
 
     out = _output(json_path)
-    doc = make_proof(ledger, tx=tx, from_height=from_height, to_height=to_height)
+    if (tx is None) == (from_height is None):
+        raise InputError("give exactly one of --tx or --from-height")
+    with Ledger.open(ledger) as led:
+        if tx is not None:
+            doc = inclusion_proof(led, tx, "--tx", MISSING_TX)
+        else:
+            assert from_height is not None
+            doc = consistency_proof(led, from_height, to_height)
     text = dumps(doc)
     if out_path is not None:
         out_path.write_text(text + "\n")
@@ -196,9 +207,11 @@ def head_command(
     """Print the certified tree head (keep it: 'prosima verify --since' and 'witness' compare
     against it to detect a rollback or a fork)."""
     from prosima.app.ledger_queries import tree_head
+    from prosima.ledger.log.directory import Ledger
 
     out = _output(json_path)
-    head = tree_head(ledger, height)
+    with Ledger.open(ledger) as led:
+        head = tree_head(led, height)
     text = json.dumps(head, indent=2, sort_keys=True)
     if out_path is not None:
         out_path.write_text(text + "\n")
@@ -235,9 +248,11 @@ def witness_command(
 def stats_command(ledger: LedgerOption = HERE, json_path: JsonOption = None) -> None:
     """Blocks, transactions, bytes on disk and bytes per transaction."""
     from prosima.app.ledger_queries import ledger_stats
+    from prosima.ledger.log.directory import Ledger
 
     out = _output(json_path)
-    stats = ledger_stats(ledger)
+    with Ledger.open(ledger) as led:
+        stats = ledger_stats(led)
     out.result("\n".join(f"{k}: {v}" for k, v in stats.items() if k != "ok"))
     out.json(stats)
 

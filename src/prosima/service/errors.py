@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from prosima.errors import InputError, NegativeVerdict, ProsimaError
+from prosima.errors import NotFound as NotFound  # what does not exist: a 404 (raised below the service too)
 from prosima.imaging.validation import ImageError
 from prosima.pacs.orthanc_client import OrthancError, OrthancNotFound
 from prosima.pacs.watch_state import WatchStateError
@@ -33,10 +34,6 @@ log = logging.getLogger("prosima.service")
 
 INTERNAL_MESSAGE = "the service failed while answering this request; the error is in the service's log"
 FOLDERS_ATTRIBUTE = "private_folders"  # on request.state: the folders whose paths are hidden
-
-
-class NotFound(InputError):
-    """What the request names (a record, a job, a file) does not exist here."""
 
 
 class TooLarge(InputError):

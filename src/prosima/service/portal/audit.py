@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from prosima.app.ledger_queries import iso_time
+from prosima.app.ledger_queries import iso_time, tree_head
+from prosima.app.model_versions import anchored_versions
 from prosima.ledger.log.transaction import Transaction
 from prosima.provenance.model_versions import find_versions
 from prosima.provenance.naming import record_name
 from prosima.provenance.records import RestorationRecord
-from prosima.service import ledger_reads
 
 if TYPE_CHECKING:
     from prosima.app.session import Session
@@ -55,7 +55,7 @@ def _versions(session: Session) -> list[dict[str, Any]]:
     ledger = session.provenance.ledger
     seen: set[str] = set()
     rows = []
-    for v in ledger_reads.model_versions(session):
+    for v in anchored_versions(ledger):
         digest = v["version"]["digest"]
         if digest in seen:
             continue
@@ -77,7 +77,7 @@ def audit_report(session: Session) -> dict[str, Any]:
         "generated_iso": datetime.now(UTC).isoformat(timespec="seconds"),
         "chain": chain,
         "stats": ledger.stats(),
-        "tree_head": ledger_reads.tree_head(session, None),
+        "tree_head": tree_head(ledger),
         "registry": {
             "digest": registry.digest.hex(),
             "threshold": registry.threshold,

@@ -1,21 +1,22 @@
 """What the portal's ledger pages read from the service's open session, as JSON-ready data: a page
 of blocks, one block with its quorum checked, one record with its chain, restorations, inclusion
 proof and quorum, and a search by record id, keyed UID or image digest. Every function runs on the
-ledger thread (``LedgerWorker.call``) and reuses the service's decoded reads (``ledger_reads``)."""
+ledger thread (``LedgerWorker.call``) and reuses the decoded reads the routes answer with
+(``app.ledger_queries``, ``app.record_reads``)."""
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
 
-from prosima.app.ledger_queries import BlockView
+from prosima.app.ledger_queries import BlockView, block_view, find_transaction, inclusion_proof
+from prosima.app.record_reads import indexed_json, record_view, records_by_digest
 from prosima.errors import InputError
 from prosima.ledger.log.proof import check_document
 from prosima.ledger.log.quorum import QuorumCertificate
 from prosima.pacs.orthanc_client import is_dicom_uid
 from prosima.provenance.naming import record_name
 from prosima.provenance.records import RestorationRecord
-from prosima.service import ledger_reads
 from prosima.service.errors import NotFound
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def quorum_check(session: Session, height: int) -> dict[str, Any]:
 
 def block_page(session: Session, height: int) -> dict[str, Any]:
     """Block ``height`` decoded (header, certificate, transactions) with its quorum checked."""
-    view = ledger_reads.block_view(session, height)
+    view = block_view(session.provenance.ledger, height).to_json()
     tip = session.provenance.ledger.store.height
     check = quorum_check(session, height) | {"quorum_certificate": view["quorum"]}
     return view | {"check": check, "tip": tip}
@@ -87,12 +88,12 @@ def _named(session: Session, item: dict[str, Any] | None) -> dict[str, Any] | No
 def image_chain(session: Session, tx: str) -> dict[str, Any]:
     """The decoded record ``tx`` with what it stands on (its original, the model's versions), each
     image record named, and the restorations made from it."""
-    view = ledger_reads.record_view(session, tx)
+    view = record_view(session, tx)
     view["image_record"] = _named(session, view.get("image_record"))
     view["original"] = _named(session, view.get("original"))
     index = session.provenance.index
     view["restorations"] = [
-        _named(session, ledger_reads.indexed_json(item))
+        _named(session, indexed_json(item))
         for item in index.by_tx.values()
         if isinstance(item.record, RestorationRecord) and item.record.original == tx
     ]
@@ -104,12 +105,12 @@ def record_page(session: Session, tx: str) -> dict[str, Any]:
     registry) and its block's quorum."""
     view = image_chain(session, tx)
     ledger = session.provenance.ledger
-    document = ledger_reads.inclusion_proof(session, tx)
+    document = inclusion_proof(ledger, tx)
     check = check_document(document, registry=ledger.registry)
     view["proof"] = {"ok": check.ok, "problems": check.problems, "document": document}
     height = int(view["height"])
     view["block"] = quorum_check(session, height) | {
-        "quorum_certificate": ledger_reads.block_view(session, height)["quorum"]
+        "quorum_certificate": block_view(ledger, height).block.qc.to_json()
     }
     return view
 
@@ -140,7 +141,7 @@ def search(session: Session, by: str, query: str) -> dict[str, Any]:
         by = _kind_of(query)
     if by in ("record", "record-or-digest"):
         try:
-            ledger_reads.find_transaction(session, query)
+            find_transaction(session.provenance.ledger, query)
         except NotFound:
             if by == "record":
                 raise
@@ -148,7 +149,7 @@ def search(session: Session, by: str, query: str) -> dict[str, Any]:
         else:
             return {"goto": query.lower()}
     if by == "digest":
-        result = ledger_reads.records_by_digest(session, query)
+        result = records_by_digest(session, query)
         rows = [_named(session, r) for r in result["records"]]
         return {"by": by, "what": f"image digest {query.lower()}", "records": rows}
     search_result = session.find_records(
@@ -158,9 +159,7 @@ def search(session: Session, by: str, query: str) -> dict[str, Any]:
     )
     index = session.provenance.index
     rows = [
-        _named(session, ledger_reads.indexed_json(index.by_tx[r.tx]))
-        for r in search_result.records
-        if r.tx in index.by_tx
+        _named(session, indexed_json(index.by_tx[r.tx])) for r in search_result.records if r.tx in index.by_tx
     ]
     return {
         "by": by,

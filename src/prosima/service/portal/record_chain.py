@@ -1,6 +1,6 @@
 """The record chain behind an image: its acquisition (the anchored original), the restoration made
 from it and the model version that made it, each step with its record on the ledger; built from
-the service's decoded record view (``ledger_reads.record_view``), never from payload bytes."""
+the decoded record view (``app.record_reads.record_view``), never from payload bytes."""
 
 from __future__ import annotations
 

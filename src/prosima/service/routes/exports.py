@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
 
+from prosima.app.ledger_queries import find_transaction
 from prosima.errors import InputError
-from prosima.service.ledger_reads import find_transaction
 from prosima.service.routes.verify import verified_answer
 from prosima.service.state import service_state
 from prosima.service.work import Answer, answer_now, uploading
@@ -48,7 +48,7 @@ async def intoto(request: Request, file: ImageFile) -> Any:
 def _statement(session: Session, tx: str) -> Answer:
     from prosima.provenance.file_exports import restoration_statement, signed
 
-    find_transaction(session, tx)
+    find_transaction(session.provenance.ledger, tx)
     if tx not in session.provenance.index.refresh().by_tx:
         raise InputError(f"transaction {tx} holds no image record: no in-toto statement to make")
     return {

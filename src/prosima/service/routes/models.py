@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from prosima.app.ledger_queries import parse_hex
+from prosima.app.model_versions import anchored_versions
 from prosima.errors import InputError
-from prosima.service import ledger_reads
 from prosima.service.auth import require_writer
 from prosima.service.work import Answer, answer_now, uploading
 
@@ -23,7 +23,9 @@ router = APIRouter(prefix="/v1/models", tags=["model versions"])
 @router.get("", summary="Every model version on the ledger")
 async def versions(request: Request) -> Any:
     """The anchored model versions, oldest first."""
-    return await answer_now(request, lambda session: {"versions": ledger_reads.model_versions(session)})
+    return await answer_now(
+        request, lambda session: {"versions": anchored_versions(session.provenance.ledger)}
+    )
 
 
 def _records_of(session: Session, digest: str) -> Answer:

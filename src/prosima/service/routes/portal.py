@@ -14,9 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from prosima.app.ledger_queries import inclusion_proof
 from prosima.errors import InputError, NegativeVerdict
 from prosima.imaging.io import is_volume
-from prosima.service import ledger_reads
 from prosima.service.errors import FOLDERS_ATTRIBUTE, error_document
 from prosima.service.portal import audit, lookups, verification
 from prosima.service.portal.archive import archive_client, require_archive
@@ -180,7 +180,7 @@ async def proof_download(request: Request, tx: str) -> Response:
     """The record's inclusion proof document, to check offline: ``prosima ledger check-proof FILE``."""
 
     async def make() -> Response:
-        document = await answer_now(request, lambda session: ledger_reads.inclusion_proof(session, tx))
+        document = await answer_now(request, lambda session: inclusion_proof(session.provenance.ledger, tx))
         headers = PAGE_HEADERS | {
             "Content-Disposition": f'attachment; filename="proof-{tx.lower()[:16]}.json"'
         }

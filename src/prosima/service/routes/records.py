@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
+from prosima.app import record_reads
 from prosima.errors import InputError
-from prosima.service import ledger_reads
 from prosima.service.work import Answer, answer_now, uploading
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ async def find_records(
     if len(given) != 1:
         raise InputError("give exactly one of digest, sop_uid, series_uid or study_uid")
     if digest:
-        return await answer_now(request, lambda session: ledger_reads.records_by_digest(session, digest))
+        return await answer_now(request, lambda session: record_reads.records_by_digest(session, digest))
     return await answer_now(
         request,
         lambda session: search_answer(
@@ -65,4 +65,4 @@ async def find_records_of_file(
 @router.get("/{tx}", summary="One record by its id")
 async def record(request: Request, tx: str) -> Any:
     """The transaction decoded; for an image record also its original and the model's versions."""
-    return await answer_now(request, lambda session: ledger_reads.record_view(session, tx))
+    return await answer_now(request, lambda session: record_reads.record_view(session, tx))
