@@ -12,7 +12,15 @@ from prosima.fusion.checkpoint import (
     weights_digest,
     weights_to_bytes,
 )
-from prosima.fusion.network import FusionConfig, FusionNet, QuadAct, stem_tap_weights, tap_offsets
+from prosima.fusion.network import (
+    FusionConfig,
+    FusionNet,
+    QuadAct,
+    polynomial_max,
+    sign_step,
+    stem_tap_weights,
+    tap_offsets,
+)
 from prosima.models.artifact import load_artifact, state_digest
 
 
@@ -115,3 +123,38 @@ def test_shipped_weights_load():
     assert info["train"]["seed"] == 0
     y = net(torch.rand(1, 2, 16, 16))
     assert np.isfinite(y.detach().numpy()).all()
+
+
+def test_the_sign_polynomial_is_odd_fixed_at_one_and_sharpens():
+    x = torch.linspace(-1, 1, 2001, dtype=torch.float64)
+    assert torch.allclose(sign_step(-x), -sign_step(x)) and float(sign_step(torch.tensor(1.0))) == 1.0
+    s = x
+    errors = []
+    for _ in range(5):
+        s = sign_step(s)
+        assert float(s.abs().max()) <= 1.0 + 1e-12  # stays in [-1, 1]: safe to compose
+        errors.append(float((s - torch.sign(x))[x.abs() > 0.1].abs().max()))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < 5e-3
+
+
+def test_the_polynomial_maximum_is_close_to_the_maximum_and_exact_where_sources_differ():
+    g = torch.Generator().manual_seed(0)
+    a, b = (
+        torch.rand(4, 1, 32, 32, generator=g, dtype=torch.float64),
+        torch.rand(4, 1, 32, 32, generator=g, dtype=torch.float64),
+    )
+    approx, exact = polynomial_max(a, b, 5), torch.maximum(a, b)
+    assert float((approx - exact).abs().max()) < 0.01  # the error lives where a and b are nearly equal
+    far = (a - b).abs() > 0.1
+    assert float((approx - exact)[far].abs().max()) < 1e-3
+
+
+def test_a_selecting_network_starts_as_the_polynomial_maximum_and_old_configs_read_as_mean():
+    net = FusionNet(FusionConfig(select=5))
+    x = torch.rand(2, 2, 16, 16)
+    assert torch.allclose(net(x), polynomial_max(x[:, :1], x[:, 1:2], 5))
+    old = FusionConfig().to_dict()
+    del old["select"]
+    assert FusionConfig.from_dict(old).select == 0
+    with pytest.raises(ValueError, match="select"):
+        FusionNet(FusionConfig(select=-1))

@@ -61,6 +61,7 @@ def train_fusion_model(
     *,
     steps: int = 1500,
     seed: int = 0,
+    select: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> TrainedFusion:
     """Train the fusion network on the training split of all three modality pairs of the Harvard
@@ -70,13 +71,15 @@ def train_fusion_model(
 
     from prosima.fusion.checkpoint import save_fusion, weights_digest
     from prosima.fusion.data import PAIRS, load_pairs, split_pairs
+    from prosima.fusion.network import FusionConfig
     from prosima.fusion.train import FusionTrainConfig, train_fusion
 
     torch.set_num_threads(2)
     sets = {p: load_pairs(data, p) for p in PAIRS}
     splits = {p: split_pairs(len(s.names), seed) for p, s in sets.items()}
     train = np.concatenate([s.sources[splits[p].train] for p, s in sets.items()])
-    model, info = train_fusion(train, FusionTrainConfig(steps=steps, seed=seed), log=log)
+    net = FusionConfig(select=select)
+    model, info = train_fusion(train, FusionTrainConfig(steps=steps, seed=seed), net, log=log)
     info["split"] = {
         p: {"seed": seed, "train": [sets[p].names[i] for i in sp.train]} for p, sp in splits.items()
     }

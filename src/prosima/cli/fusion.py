@@ -44,13 +44,20 @@ def train_command(
     data: AanlibOption = None,
     steps: Annotated[int, typer.Option(help="Adam steps (the shipped weights: 1500).")] = 1500,
     seed: Annotated[int, typer.Option(help="Seed of the split and of training.")] = 0,
+    select: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Add the learnt output to a polynomial maximum of this many sign compositions (0: mean).",
+        ),
+    ] = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Train the fusion network on the training split of all three modality pairs."""
     from prosima.app.fusion import train_fusion_model
 
     output = Output(quiet=quiet)
-    trained = train_fusion_model(out, data, steps=steps, seed=seed, log=output.info)
+    trained = train_fusion_model(out, data, steps=steps, seed=seed, select=select, log=output.info)
     output.result(f"{trained.out}: sha256 {trained.digest} ({trained.info['seconds']:.0f} s)")
 
 

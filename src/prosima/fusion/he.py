@@ -278,6 +278,11 @@ def load_vectors(data: bytes, context: ts.Context) -> list[ts.CKKSVector]:
 def _check_model(model: object) -> FusionNet:
     if not isinstance(model, FusionNet):
         raise ValueError(f"model must be a prosima.fusion.network.FusionNet, got {type(model).__name__}")
+    if model.config.select:
+        raise ValueError(
+            "encrypted inference of a network over the polynomial maximum (select > 0) is not built "
+            "yet: its depth needs other CKKS parameters; fuse it in plaintext"
+        )
     return model
 
 

@@ -3,10 +3,17 @@
 An Inception stem (parallel convolutions of several sizes on the two stacked sources: 1x1, 3x3, 5x5
 and a 3x3 dilated by 4, so the receptive field is 9x9), then pointwise (1x1) layers with quadratic
 activations ``y = x + a * x**2`` (``a`` learnt per channel), and a 1x1 output added to the mean of
-the sources. Every layer after the stem is pointwise and every activation is a polynomial, so an
+the sources, or, with ``select`` > 0, to a polynomial maximum of the sources (below). Every layer
+after the stem is pointwise and every activation is a polynomial, so an
 encrypted forward pass needs only plaintext-weighted sums of ciphertexts and ciphertext squares:
 the stem's spatial taps are the only neighbourhood access, and ``tap_offsets`` lists them so a
 site can encrypt each shifted source once (``fusion.he``). Padding is replicate ("edge").
+
+The polynomial maximum: ``max(a, b) = (a + b) / 2 + |a - b| / 2`` and ``|d| = d * sign(d)``, with
+``sign`` approximated on [-1, 1] by ``select`` compositions of ``p(x) = (15x - 10x^3 + 3x^5) / 8``
+(odd, ``p(1) = 1``, flat at +-1, slope 15/8 at 0; each composition sharpens the step). Only
+additions and multiplications: the network can express the selection rule it is measured against,
+and the learnt layers add what the rule misses (gating, detail).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ class FusionConfig:
     branch_channels: int = 8
     hidden: int = 16
     branches: tuple[tuple[int, int], ...] = BRANCHES
+    select: int = 0  # compositions of the sign polynomial (0: the output is added to the mean)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,6 +46,7 @@ class FusionConfig:
             branch_channels=int(d["branch_channels"]),
             hidden=int(d["hidden"]),
             branches=tuple((int(k), int(r)) for k, r in d["branches"]),
+            select=int(d.get("select", 0)),  # weights from before it: 0
         )
 
 
@@ -50,6 +59,24 @@ class QuadAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.a[None, :, None, None] * x * x
+
+
+def sign_step(x: torch.Tensor) -> torch.Tensor:
+    """One composition of the odd sign polynomial ``(15x - 10x^3 + 3x^5) / 8``."""
+    x2 = x * x
+    return x * (15.0 - 10.0 * x2 + 3.0 * x2 * x2) / 8.0
+
+
+def polynomial_max(
+    a: torch.Tensor, b: torch.Tensor, steps: int, gain: torch.Tensor | float = 1.0
+) -> torch.Tensor:
+    """``(a + b) / 2 + d * s(d) / 2`` with ``d = a - b`` and ``s`` ``steps`` compositions of
+    ``sign_step`` on ``gain * d`` clamped to [-1, 1] (the range the polynomial is built for)."""
+    d = a - b
+    s = (gain * d).clamp(-1.0, 1.0)
+    for _ in range(steps):
+        s = sign_step(s)
+    return 0.5 * (a + b) + 0.5 * d * s
 
 
 class FusionNet(nn.Module):
@@ -69,6 +96,8 @@ class FusionNet(nn.Module):
         self.out = nn.Conv2d(cfg.hidden, 1, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        if cfg.select < 0:
+            raise ValueError(f"select must be >= 0, got {cfg.select}")
 
     @property
     def reach(self) -> int:
@@ -90,7 +119,13 @@ class FusionNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 2:
             raise ValueError(f"FusionNet expects (N, 2, H, W) sources, got {tuple(x.shape)}")
-        return self.out(self.hidden(x)) + x.mean(1, keepdim=True)
+        return self.out(self.hidden(x)) + self.base(x)
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        """What the learnt output is added to: the sources' mean, or their polynomial maximum."""
+        if not self.config.select:
+            return x.mean(1, keepdim=True)
+        return polynomial_max(x[:, :1], x[:, 1:2], self.config.select)
 
 
 def tap_offsets(config: FusionConfig) -> list[tuple[int, int]]:
