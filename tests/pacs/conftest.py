@@ -12,12 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 import torch
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
+from prosima.imaging.dicom_series import changed_copy, write_mr_series
 from prosima.pacs.orthanc_server import MODALITY_AET, OrthancServer, find_orthanc, running_orthanc
 
 SHARED_DATA = Path(
@@ -79,34 +77,12 @@ def send(storescu, archive) -> Callable[[Path], None]:
 
 
 def _generated_slices(folder: Path, count: int) -> list[Path]:
-    """MR slices of one series made from the embedded brain sections (uint16, with UIDs)."""
+    """MR slices of one series made from the embedded brain sections (12-bit, seeded UIDs)."""
     from prosima.imaging.datasets import embedded_default_slices
 
     source = embedded_default_slices()
-    picks = [round((len(source) - 1) * f) for f in np.linspace(0.35, 0.65, count)]
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    paths = []
-    for n, i in enumerate(picks):
-        pixels = np.rint(np.asarray(source[i].image, dtype=np.float64) * 4095).astype(np.uint16)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = MRImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.PatientID, ds.PatientName, ds.Modality = "PROSIMA-TEST-0001", "Test^Phantom", "MR"
-        ds.SeriesNumber, ds.InstanceNumber = 1, n + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.PixelSpacing, ds.SliceThickness = [1.0, 1.0], 1.0
-        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, float(n)], [1, 0, 0, 0, 1, 0]
-        ds.set_pixel_data(pixels, "MONOCHROME2", 12)
-        path = folder / f"mr{n:02d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+    picks = [source[round((len(source) - 1) * f)].image for f in np.linspace(0.35, 0.65, count)]
+    return write_mr_series(folder, picks, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -119,17 +95,6 @@ def dicom_slices(tmp_path_factory) -> list[Path]:
         if len(found) == 3:
             return [Path(shutil.copy(p, folder / p.name)) for p in found]
     return _generated_slices(folder, 3)
-
-
-def changed_copy(src: Path, dst: Path, change: Callable[[np.ndarray], np.ndarray]) -> Path:
-    """``src`` with its stored pixels replaced by ``change(pixels)``, under the same UIDs."""
-    ds = pydicom.dcmread(src)
-    pixels = ds.pixel_array
-    info = np.iinfo(pixels.dtype)
-    changed = np.clip(np.rint(change(pixels.astype(np.float64))), info.min, info.max).astype(pixels.dtype)
-    ds.PixelData = changed.tobytes()
-    ds.save_as(dst)
-    return dst
 
 
 @pytest.fixture(scope="session")

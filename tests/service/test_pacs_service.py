@@ -20,11 +20,10 @@ import numpy as np
 import pydicom
 import pytest
 from fastapi.testclient import TestClient
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from prosima.app.model_versions import anchor_model_version
 from prosima.imaging.datasets import embedded_default_slices
+from prosima.imaging.dicom_series import FULL_SCALE, changed_copy, write_mr_series
 from prosima.ledger.log.directory import Ledger
 from prosima.pacs.credentials import ArchiveLogin, write_credentials
 from prosima.pacs.orthanc_client import OrthancClient
@@ -69,38 +68,17 @@ def store(storescu: str, login: dict, path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def mr_slices(folder: Path, count: int) -> list[Path]:
-    """MR slices (uint16) of one new series, made from the embedded brain sections."""
+def mr_slices(folder: Path, count: int, seed: int) -> list[Path]:
+    """MR slices of one new series (its UIDs from ``seed``), made from the embedded brain sections."""
     source = embedded_default_slices()
-    study, series = generate_uid(), generate_uid()
-    paths = []
-    for n, f in enumerate(np.linspace(0.4, 0.6, count)):
-        image = np.asarray(source[round((len(source) - 1) * f)].image, dtype=np.float64)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.PatientID, ds.PatientName, ds.Modality = "PROSIMA-SERVICE-0007", "Service^Phantom", "MR"
-        ds.SeriesNumber, ds.InstanceNumber = 1, n + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.set_pixel_data(np.rint(image * 4095).astype(np.uint16), "MONOCHROME2", 12)
-        paths.append(folder / f"mr{n}.dcm")
-        ds.save_as(paths[-1], enforce_file_format=True)
-    return paths
+    picks = [source[round((len(source) - 1) * f)].image for f in np.linspace(0.4, 0.6, count)]
+    return write_mr_series(folder, picks, seed=seed)
 
 
 def noisy_copy(src: Path, dst: Path) -> Path:
     """``src`` under the same UIDs with Gaussian noise added to its pixels."""
-    ds = pydicom.dcmread(src)
-    pixels = ds.pixel_array.astype(np.float64)
-    pixels += np.random.default_rng(0).normal(0, 0.05 * 4095, pixels.shape)
-    ds.PixelData = np.clip(np.rint(pixels), 0, 4095).astype(np.uint16).tobytes()
-    ds.save_as(dst)
-    return dst
+    noise = np.random.default_rng(0).normal(0, 0.05 * FULL_SCALE, pydicom.dcmread(src).pixel_array.shape)
+    return changed_copy(src, dst, lambda p: np.clip(p + noise, 0, FULL_SCALE))
 
 
 def new_ledger(root: Path) -> tuple[Path, Path, str]:
@@ -152,7 +130,7 @@ def site(tools, tmp_path_factory) -> Iterator[Site]:
     follower polling every 0.2 s; two slices sent in over DICOM."""
     root = tmp_path_factory.mktemp("pacs-service")
     ledger, tokens, token = new_ledger(root)
-    slices = mr_slices(root, 2)
+    slices = mr_slices(root, 2, seed=7)
     with running_orthanc(root / "orthanc", overwrite_instances=True) as server:
         login = {"calling_aet": MODALITY_AET, "aet": server.aet, "dicom_port": server.dicom_port}
         credentials = write_credentials(
@@ -273,7 +251,7 @@ def test_a_private_archive_runs_with_the_service_and_anchors_what_is_stored(tool
     archive = OrthancClient(login["url"], login["user"], login["password"])
     with TestClient(app, raise_server_exceptions=False) as client:
         assert ready(client)["archive"]["private"]
-        (slice_,) = mr_slices(tmp_path, 1)
+        (slice_,) = mr_slices(tmp_path, 1, seed=8)
         store(tools, login, slice_)
         poll = client.post("/v1/pacs/watch/poll", headers={"Authorization": f"Bearer {token}"})
         assert poll.status_code == 200 and poll.json()["counts"]["committed"] == 1, poll.text
