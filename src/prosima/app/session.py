@@ -41,6 +41,7 @@ from prosima.provenance.restore import Generator, Restored
 from prosima.provenance.restore import restore_file as restore_into
 from prosima.provenance.restore_volume import RestoredVolume, restore_volume_file
 from prosima.provenance.verify import Verdict, verify_array, verify_loaded
+from prosima.provenance.volume_verify import bind_constant_slices
 
 SliceProgress = Callable[[int, int], None]  # (slices done, slices in all)
 Verified = VerifyResult | VolumeVerifyResult
@@ -156,7 +157,8 @@ class Session:
             return result
 
     def _verify_slices(self, found: VerifyInput, on_slice: SliceProgress | None) -> list[Verdict]:
-        """Every slice of a volume, scaled with the volume's one range (as anchoring scales it)."""
+        """Every slice of a volume, scaled with the volume's one range (as anchoring scales it); a
+        constant slice by its place (``volume_verify``)."""
         value_range = model_range(found.loaded)
         planes = np.moveaxis(found.loaded.array, found.axis or 0, 0)
         verdicts = []
@@ -164,6 +166,7 @@ class Session:
             verdicts.append(verify_array(self.provenance, plane, value_range))
             if on_slice is not None:
                 on_slice(z + 1, len(planes))
+        bind_constant_slices(self.provenance, verdicts, found.loaded, found.axis or 0)
         return verdicts
 
     def verify_many(

@@ -21,6 +21,8 @@ def _head(v: Verdict) -> str:
     reasons = "; ".join(v.reasons)
     if v.status == "anchored-original":
         name = _named(v.record or {})
+        if v.binding is not None:
+            name += f"; a constant slice, every pixel {v.constant:g}, bound by its place in this volume"
         return (
             f"VERIFIED EXACT: an anchored original ({name})"
             if v.ok
@@ -147,6 +149,8 @@ def verdict_lines(v: Verdict) -> list[str]:
     """Every line ``prosima verify`` prints for one 2-D image."""
     lines = [_head(v), *_record_line(v), *_same_pixels(v), *_nearest_lines(v), *_semantic_lines(v)]
     lines += _model_line(v)
+    if v.binding is not None:
+        lines.append(f"  bound: {v.binding['reason']}")
     if v.status not in ("anchored-original", "recorded-restoration", "constant"):
         lines += [f"  - {r}" for r in v.reasons]
     return lines

@@ -15,7 +15,9 @@ For an image it answers, each with evidence a third party can check offline:
 4. The model version that made a restoration, and whether that version is anchored.
 
 A constant image (every pixel one value) carries no information: it is reported as such, with the
-number of records holding exactly those pixels, and never as a match to one of them.
+number of records holding exactly those pixels, and never as a match to one of them. Only inside a
+volume can its place say which it is (``volume_verify``: a blank slice bound by its recorded slice
+index and instance link, in a volume whose other slices are its anchored originals at their places).
 
 ``ok`` (exit status 0) only for these exact pixels: an anchored original, or the recorded output of a
 restoration whose model version is anchored and whose fingerprints are faithful to its original.
@@ -24,12 +26,11 @@ restoration whose model version is anchored and whose fingerprints are faithful 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prosima.imaging.io import LoadedImage, read_volume
+from prosima.imaging.io import LoadedImage
 from prosima.ledger.errors import LedgerError
 from prosima.ledger.log.proof import check_document
 from prosima.ledger.log.quorum import QuorumCertificate
@@ -67,6 +68,7 @@ class Verdict:
     model: dict[str, Any] | None = None
     same_pixels: list[dict[str, Any]] = field(default_factory=list)
     constant: float | None = None
+    binding: dict[str, Any] | None = None  # a constant slice verified by its place in its volume
     reasons: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +168,16 @@ def _described(item: Indexed[Record]) -> dict[str, Any]:
     return {"kind": item.kind, "name": record_name(item.record), **item.tx_info()}
 
 
+def attest(prov: Provenance, verdict: Verdict, item: Indexed[Record]) -> dict[str, Any]:
+    """Give ``verdict`` record ``item`` (returned as reported) with its checked evidence (inclusion
+    proof, quorum certificate); problems found in that evidence are added to its reasons."""
+    record = _described(item) | item.record.to_json()
+    verdict.record = record
+    verdict.proof, verdict.block, problems = _evidence(prov, item)
+    verdict.reasons += problems
+    return record
+
+
 def _unfaithful_reason(result: Faithfulness) -> str | None:
     if not result.judged:
         return "faithfulness cannot be judged: every shard of the original is background"
@@ -207,9 +219,7 @@ def verify_array(
         return verdict
     if exact:
         item = next((i for i in exact if i.kind == "anchor"), exact[0])
-        verdict.record = _described(item) | item.record.to_json()
-        verdict.proof, verdict.block, problems = _evidence(prov, item)
-        verdict.reasons += problems
+        record = attest(prov, verdict, item)
         if isinstance(item.record, AnchorRecord):
             verdict.status = "anchored-original"
         else:
@@ -219,7 +229,7 @@ def verify_array(
             try:
                 own = to_model(array, _record_range(item.record, value_range))
                 original = _original_of(prov, item)
-                verdict.record["original_name"] = record_name(original)
+                record["original_name"] = record_name(original)
                 result, cos = _faithfulness(prov, own, original)
                 verdict.judged(result, cos)
                 if (why := _unfaithful_reason(result)) is not None:
@@ -291,11 +301,3 @@ def verify_array(
 def verify_loaded(prov: Provenance, loaded: LoadedImage) -> Verdict:
     """Verify a loaded 2-D image file."""
     return verify_array(prov, loaded.array, model_range(loaded), fixed_range=is_fixed_range(loaded))
-
-
-def verify_volume(prov: Provenance, path: str | Path) -> list[Verdict]:
-    """Verify every slice of a NIfTI volume or DICOM series folder, scaled with the volume's one range
-    (as anchoring and volume restoration scale it)."""
-    loaded, axis = read_volume(path)
-    value_range = model_range(loaded)
-    return [verify_array(prov, plane, value_range) for plane in np.moveaxis(loaded.array, axis, 0)]
